@@ -1,0 +1,198 @@
+"""Wiring: Settings -> bus, store, area set and services. Only entry points call this module."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from greenwatch import kernels
+from greenwatch.schemas import Event
+from greenwatch.services import topics
+from greenwatch.services.areas import BUILTIN_AREAS, AreaSet
+from greenwatch.services.bus import Bus, EmbeddedBus
+from greenwatch.services.config import Settings
+from greenwatch.services.ledger import Ledger
+from greenwatch.services.merger import Merger
+from greenwatch.services.runtime import Outgoing, Service, run_once, run_service
+from greenwatch.services.store import SqliteStore, Store
+from greenwatch.services.store.timeseries import TimeSeriesStore
+from greenwatch.services.trend import Rules, TrendService
+from greenwatch.services.watcher import Source, Watcher
+from greenwatch.services.worker import Planner, TileWorker
+from greenwatch.services.worker._common import ProductOpener
+
+log = logging.getLogger(__name__)
+
+
+class Composite:
+    """Several handlers behind one consumer group (the `work` process plans scenes and runs tasks)."""
+
+    def __init__(self, name: str, services: Sequence[Any]) -> None:
+        self.name = name
+        self.services = list(services)
+        self.topics = tuple(t for s in services for t in s.topics)
+
+    def handle(self, event: Event) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for s in self.services:
+            out += s.handle(event)
+        return out
+
+    def on_dead_letter(self, event: Event | None, reason: str) -> None:
+        for s in self.services:
+            hook = getattr(s, "on_dead_letter", None)
+            if hook is not None:
+                hook(event, reason)
+
+    def after_flush(self) -> None:
+        for s in self.services:
+            hook = getattr(s, "after_flush", None)
+            if hook is not None:
+                hook()
+
+
+def make_bus(settings: Settings) -> Bus:
+    b = settings.bus
+    if b.kind == "kafka":
+        from greenwatch.services.bus.kafka import KafkaBus  # noqa: PLC0415 - only when configured
+
+        security = {k: v for k, v in {
+            "security_protocol": b.security_protocol, "sasl_mechanism": b.sasl_mechanism,
+            "sasl_plain_username": b.sasl_username,
+            "sasl_plain_password": b.sasl_password.get_secret_value() if b.sasl_password else None,
+            "ssl_cafile": b.ssl_cafile,
+        }.items() if v is not None}
+        bus: Bus = KafkaBus(b.bootstrap, prefix=b.topic_prefix, security=security or None)
+        bus.ensure_topics([*topics.ALL, *(t + ".dlq" for t in topics.ALL)], partitions=b.partitions)
+        return bus
+    return EmbeddedBus(settings.data_dir / "bus.db", prefix=b.topic_prefix)
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.store.kind == "kafka":
+        from greenwatch.services.store.kafka_kv import KafkaKVStore  # noqa: PLC0415
+
+        return KafkaKVStore(settings.bus.bootstrap, "state", prefix=settings.bus.topic_prefix)
+    return SqliteStore(settings.data_dir / "state.db")
+
+
+def load_areas(settings: Settings) -> AreaSet:
+    a = settings.areas
+    path = Path(a.path) if a.path else BUILTIN_AREAS
+    if not path.exists():
+        log.warning("area set %s not found; using the built-in Dutch municipalities", path)
+        path = BUILTIN_AREAS
+    return AreaSet.load(path, id_property=a.id_property, name_property=a.name_property, name=a.name)
+
+
+def rules_from(settings: Settings) -> Rules:
+    t = settings.trend
+    return Rules(baseline_year=t.baseline_year, season_start_month=t.season_start_month,
+                 season_end_month=t.season_end_month, min_observations_per_year=t.min_observations_per_year,
+                 at_risk_pct=t.at_risk_pct, net_loss_pct=t.net_loss_pct,
+                 canopy_loss_alert_pct=t.canopy_loss_alert_pct)
+
+
+@dataclass
+class App:
+    settings: Settings
+    bus: Bus
+    store: Store
+    areas: AreaSet
+    ledger: Ledger = field(init=False)
+    _series: TimeSeriesStore | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.store)
+
+    @classmethod
+    def build(cls, settings: Settings) -> App:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(settings, make_bus(settings), make_store(settings), load_areas(settings))
+
+    @property
+    def series(self) -> TimeSeriesStore:
+        if self._series is None:
+            self._series = TimeSeriesStore(str(self.settings.data_dir / "series.zarr"), self.areas.ids)
+        return self._series
+
+    def worker(self) -> Composite:
+        params = kernels.ClassifyParams()
+        opener = ProductOpener(self.settings.work.allowed_href_schemes)
+        cache = self.settings.data_dir / "cache" / "areas"
+        return Composite("worker", [
+            Planner(areas=self.areas, ledger=self.ledger, opener=opener,
+                    kernel_version=kernels.kernel_version(params), cache_dir=cache),
+            TileWorker(areas=self.areas, ledger=self.ledger, opener=opener, params=params, cache_dir=cache),
+        ])
+
+    def merger(self) -> Merger:
+        def superseded(scene_id: str) -> bool:
+            doc = self.ledger.get(scene_id)
+            return doc is not None and doc.get("state") == "superseded"
+
+        return Merger(store=self.store, series=self.series,
+                      min_valid_fraction=self.settings.trend.min_valid_fraction, excluded_scene=superseded)
+
+    def trend(self) -> TrendService:
+        return TrendService(store=self.store, rules=rules_from(self.settings),
+                            area_names=dict(zip(self.areas.ids, self.areas.names, strict=True)))
+
+    def watcher(self, sources: list[Source] | None = None) -> Watcher:
+        w = self.settings.watch
+        if sources is None:
+            bbox = _bounds(self.areas)
+            sources = [Source(url=s.url, collection=s.collection, product_kind=s.product_kind,
+                              max_cloud_cover=s.max_cloud_cover, start=s.start, bbox=bbox) for s in w.sources]
+        return Watcher(bus=self.bus, store=self.store, ledger=self.ledger, sources=sources,
+                       overlap=timedelta(days=w.overlap_days), page_size=w.page_size)
+
+    def services(self) -> list[Service]:
+        return [self.worker(), self.merger(), self.trend()]  # type: ignore[list-item]
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
+
+
+def _bounds(areas: AreaSet) -> tuple[float, float, float, float]:
+    import shapely  # noqa: PLC0415
+
+    x0, y0, x1, y1 = shapely.total_bounds(areas.geoms)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def drain(app: App, services: Sequence[Service], *, max_rounds: int = 10_000) -> int:
+    """Run every service on the bus until a whole round finds nothing to do (embedded `run --until-idle`)."""
+    consumers = [(s, app.bus.consumer(list(s.topics), s.name)) for s in services]
+    total = 0
+    try:
+        for _ in range(max_rounds):
+            handled = 0
+            for service, consumer in consumers:
+                while (n := run_once(app.bus, consumer, service, timeout_s=0.0,
+                                     max_attempts=app.settings.work.max_attempts)):
+                    handled += n
+            total += handled
+            if handled == 0:
+                break
+    finally:
+        for _, c in consumers:
+            c.close()
+    return total
+
+
+def run_threads(app: App, services: Sequence[Service], stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for s in services:
+        t = threading.Thread(target=run_service, args=(app.bus, s, s.name),
+                             kwargs={"stop": stop, "max_attempts": app.settings.work.max_attempts},
+                             name=f"gw-{s.name}", daemon=True)
+        t.start()
+        threads.append(t)
+    return threads

@@ -1,0 +1,5 @@
+"""The merger: tile results -> one observation per (area, acquisition date) in the Zarr time series."""
+
+from greenwatch.services.merger._merge import Merger, observation_from
+
+__all__ = ["Merger", "observation_from"]

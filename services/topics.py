@@ -1,0 +1,21 @@
+"""Logical topic names and message keys. Deployments add a prefix (bus.topic_prefix).
+
+| topic          | message kinds                          | key         | why that key                               |
+|----------------|----------------------------------------|-------------|--------------------------------------------|
+| scenes         | scene-discovered, scene-superseded     | scene id    | one scene's events stay in order           |
+| tasks          | tile-task                              | scene id    | a scene's tasks spread by scene            |
+| results        | tile-result                            | area id     | one merger owns each area (single writer)  |
+| observations   | observation                            | area id     | one trend worker owns each area            |
+| states         | compliance-state                       | area id     | latest state per area (compactable)        |
+| alerts         | alert                                  | area id     | per-area order for subscribers             |
+Every topic has a dead-letter companion `<topic>.dlq`.
+"""
+
+SCENES = "scenes"
+TASKS = "tasks"
+RESULTS = "results"
+OBSERVATIONS = "observations"
+STATES = "states"
+ALERTS = "alerts"
+
+ALL = (SCENES, TASKS, RESULTS, OBSERVATIONS, STATES, ALERTS)

@@ -1,0 +1,60 @@
+"""What planner and tile worker share: opening products safely and the area labels of their grid."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from greenwatch.services.areas import AreaSet, Grid
+from greenwatch.services.errors import PermanentError, TransientError
+from greenwatch.services.worker.reader import EopfProduct, ProductReadError, open_product
+
+
+class ProductOpener:
+    """Opens products by href, only for allowed URL schemes (a STAC item must not make a worker fetch
+    an arbitrary URL), and keeps a few open for the tasks of the same scene."""
+
+    def __init__(self, allowed_schemes: Sequence[str], storage_options: dict[str, Any] | None = None,
+                 keep: int = 4) -> None:
+        self.allowed_schemes = set(allowed_schemes)
+        self.storage_options = storage_options
+        self._open: OrderedDict[str, EopfProduct] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def __call__(self, href: str) -> EopfProduct:
+        scheme = urlparse(href).scheme or "file"
+        if len(scheme) == 1:  # a Windows drive letter
+            scheme = "file"
+        if scheme not in self.allowed_schemes:
+            raise PermanentError(f"href scheme {scheme!r} not allowed (allowed: {sorted(self.allowed_schemes)})")
+        with self._lock:
+            if href in self._open:
+                self._open.move_to_end(href)
+                return self._open[href]
+        try:
+            product = open_product(href, storage_options=self.storage_options)
+        except FileNotFoundError as exc:
+            raise PermanentError(f"product not found: {href}: {exc}") from exc
+        except ProductReadError as exc:
+            raise TransientError(str(exc)) from exc
+        with self._lock:
+            self._open[href] = product
+            while len(self._open) > self._keep:
+                self._open.popitem(last=False)
+        return product
+
+
+def product_grid(product: EopfProduct) -> Grid:
+    a, b, c, d, e, f = (float(v) for v in product.transform)
+    h, w = (int(v) for v in product.shape)
+    return Grid(crs=product.crs, transform=(a, b, c, d, e, f), shape=(h, w))
+
+
+def area_labels(areas: AreaSet, product: EopfProduct, cache_dir: Path | None) -> tuple[Grid, Any]:
+    grid = product_grid(product)
+    return grid, areas.labels(grid, cache_dir)
