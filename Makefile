@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash -c 'set -euo pipefail; \
 	  bash deploy/kafka/kafka.sh fetch; \
-	  trap "bash deploy/kafka/kafka.sh stop" EXIT; \
+	  trap "KAFKA_PORT=$(KAFKA_PORT) bash deploy/kafka/kafka.sh stop" EXIT; \
 	  KAFKA_PORT=$(KAFKA_PORT) bash deploy/kafka/kafka.sh start; \
 	  GREENWATCH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) $(BIN)/python -m pytest $(PYTEST_ARGS)'
 
@@ -48,7 +48,7 @@ kafka-start:
 	bash deploy/kafka/kafka.sh fetch && KAFKA_PORT=$(KAFKA_PORT) bash deploy/kafka/kafka.sh start
 
 kafka-stop:
-	bash deploy/kafka/kafka.sh stop
+	KAFKA_PORT=$(KAFKA_PORT) bash deploy/kafka/kafka.sh stop
 
 clean:
 	rm -rf var .typecheck build *.egg-info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -56,18 +57,24 @@ class Composite:
                 hook()
 
 
+def kafka_security(settings: Settings) -> dict[str, str]:
+    """kafka-python security settings from the configuration (the password is read here only)."""
+    b = settings.bus
+    values = {
+        "security_protocol": b.security_protocol, "sasl_mechanism": b.sasl_mechanism,
+        "sasl_plain_username": b.sasl_username,
+        "sasl_plain_password": b.sasl_password.get_secret_value() if b.sasl_password else None,
+        "ssl_cafile": b.ssl_cafile,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def make_bus(settings: Settings) -> Bus:
     b = settings.bus
     if b.kind == "kafka":
         from greenwatch.services.bus.kafka import KafkaBus  # noqa: PLC0415 - only when configured
 
-        security = {k: v for k, v in {
-            "security_protocol": b.security_protocol, "sasl_mechanism": b.sasl_mechanism,
-            "sasl_plain_username": b.sasl_username,
-            "sasl_plain_password": b.sasl_password.get_secret_value() if b.sasl_password else None,
-            "ssl_cafile": b.ssl_cafile,
-        }.items() if v is not None}
-        bus: Bus = KafkaBus(b.bootstrap, prefix=b.topic_prefix, security=security or None)
+        bus: Bus = KafkaBus(b.bootstrap, prefix=b.topic_prefix, security=kafka_security(settings) or None)
         bus.ensure_topics([*topics.ALL, *(t + ".dlq" for t in topics.ALL)], partitions=b.partitions)
         return bus
     return EmbeddedBus(settings.data_dir / "bus.db", prefix=b.topic_prefix)
@@ -77,7 +84,8 @@ def make_store(settings: Settings) -> Store:
     if settings.store.kind == "kafka":
         from greenwatch.services.store.kafka_kv import KafkaKVStore  # noqa: PLC0415
 
-        return KafkaKVStore(settings.bus.bootstrap, "state", prefix=settings.bus.topic_prefix)
+        return KafkaKVStore(settings.bus.bootstrap, "state", prefix=settings.bus.topic_prefix,
+                            security=kafka_security(settings) or None)
     return SqliteStore(settings.data_dir / "state.db")
 
 
@@ -95,7 +103,7 @@ def rules_from(settings: Settings) -> Rules:
     return Rules(baseline_year=t.baseline_year, season_start_month=t.season_start_month,
                  season_end_month=t.season_end_month, min_observations_per_year=t.min_observations_per_year,
                  at_risk_pct=t.at_risk_pct, net_loss_pct=t.net_loss_pct,
-                 canopy_loss_alert_pct=t.canopy_loss_alert_pct)
+                 canopy_loss_alert_pct=t.canopy_loss_alert_pct, z_net_loss=t.z_net_loss)
 
 
 @dataclass
@@ -167,19 +175,27 @@ def _bounds(areas: AreaSet) -> tuple[float, float, float, float]:
     return (float(x0), float(y0), float(x1), float(y1))
 
 
-def drain(app: App, services: Sequence[Service], *, max_rounds: int = 10_000) -> int:
-    """Run every service on the bus until a whole round finds nothing to do (embedded `run --until-idle`)."""
+def drain(app: App, services: Sequence[Service], *, idle_s: float | None = None) -> int:
+    """Run every service until a whole round finds nothing to do (`--until-idle`). On the embedded bus
+    one empty round is enough; on Kafka, fetches are asynchronous and a new group needs a moment to be
+    assigned its partitions, so it waits for `idle_s` (default 5 s) without a record."""
+    embedded = isinstance(app.bus, EmbeddedBus)
+    idle_s = (0.0 if embedded else 5.0) if idle_s is None else idle_s
+    poll_s = 0.0 if embedded else 0.2
     consumers = [(s, app.bus.consumer(list(s.topics), s.name)) for s in services]
     total = 0
+    last_activity = time.monotonic()
     try:
-        for _ in range(max_rounds):
+        while True:
             handled = 0
             for service, consumer in consumers:
-                while (n := run_once(app.bus, consumer, service, timeout_s=0.0,
-                                     max_attempts=app.settings.work.max_attempts)):
+                while n := run_once(app.bus, consumer, service, timeout_s=poll_s,
+                                    max_attempts=app.settings.work.max_attempts, before_batch=app.store.refresh):
                     handled += n
             total += handled
-            if handled == 0:
+            if handled:
+                last_activity = time.monotonic()
+            elif time.monotonic() - last_activity >= idle_s:
                 break
     finally:
         for _, c in consumers:
@@ -191,7 +207,8 @@ def run_threads(app: App, services: Sequence[Service], stop: threading.Event) ->
     threads = []
     for s in services:
         t = threading.Thread(target=run_service, args=(app.bus, s, s.name),
-                             kwargs={"stop": stop, "max_attempts": app.settings.work.max_attempts},
+                             kwargs={"stop": stop, "max_attempts": app.settings.work.max_attempts,
+                                     "before_batch": app.store.refresh},
                              name=f"gw-{s.name}", daemon=True)
         t.start()
         threads.append(t)

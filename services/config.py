@@ -11,11 +11,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
-class BusSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
+
+
+class BusSettings(_Section):
     kind: Literal["embedded", "kafka"] = "embedded"
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "gw."
@@ -27,11 +31,11 @@ class BusSettings(BaseModel):
     ssl_cafile: str | None = None
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(_Section):
     kind: Literal["sqlite", "kafka"] = "sqlite"
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(_Section):
     url: str
     collection: str
     product_kind: Literal["s2-l2a-eopf-zarr", "clms-tcd", "clms-clcplus"] = "s2-l2a-eopf-zarr"
@@ -39,7 +43,7 @@ class SourceSettings(BaseModel):
     start: str = "2024-01-01"
 
 
-class WatchSettings(BaseModel):
+class WatchSettings(_Section):
     sources: list[SourceSettings] = Field(
         default_factory=lambda: [
             SourceSettings(url="https://stac.core.eopf.eodc.eu", collection="sentinel-2-l2a-zarr3"),
@@ -50,36 +54,37 @@ class WatchSettings(BaseModel):
     page_size: int = 100
 
 
-class WorkSettings(BaseModel):
+class WorkSettings(_Section):
     max_attempts: int = 3
     allowed_href_schemes: list[str] = Field(default_factory=lambda: ["file", "https", "s3"])
 
 
-class AreaSettings(BaseModel):
-    path: str = Field(default="", description="GeoJSON/GeoPackage of the areas; empty: the built-in Dutch municipalities")
+class AreaSettings(_Section):
+    path: str = Field(default="", description="GeoJSON/GeoPackage of the areas; empty: the built-in set")
     id_property: str = "gemeentecode"
     name_property: str = "gemeentenaam"
     name: str = "nl-gemeenten-2023"
 
 
-class TrendSettings(BaseModel):
+class TrendSettings(_Section):
     baseline_year: int = 2024
     min_valid_fraction: float = Field(default=0.6, ge=0, le=1)
     season_start_month: int = Field(default=5, ge=1, le=12)
     season_end_month: int = Field(default=9, ge=1, le=12)
     min_observations_per_year: int = Field(default=2, ge=1, description="usable observations an annual value needs")
-    at_risk_pct: float = Field(default=1.0, ge=0, description="a loss beyond this (in %) but within tolerance is at-risk")
+    at_risk_pct: float = Field(default=1.0, ge=0, description="a loss beyond this (in %) is at-risk")
     net_loss_pct: float = Field(default=3.0, ge=0, description="a loss beyond this (in %) of the baseline is net-loss")
     canopy_loss_alert_pct: float = Field(default=10.0, ge=0)
+    z_net_loss: float = Field(default=2.0, ge=0, description="a loss must exceed this many standard errors")
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8765
     token: SecretStr | None = None
 
 
-class MetricsSettings(BaseModel):
+class MetricsSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     watch_port: int = 9101
@@ -94,14 +99,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GREENWATCH_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Path("var")
-    bus: BusSettings = Field(default_factory=lambda: BusSettings())
-    store: StoreSettings = Field(default_factory=lambda: StoreSettings())
-    watch: WatchSettings = Field(default_factory=lambda: WatchSettings())
-    work: WorkSettings = Field(default_factory=lambda: WorkSettings())
-    areas: AreaSettings = Field(default_factory=lambda: AreaSettings())
-    trend: TrendSettings = Field(default_factory=lambda: TrendSettings())
-    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
-    metrics: MetricsSettings = Field(default_factory=lambda: MetricsSettings())
+    bus: BusSettings = Field(default_factory=BusSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    work: WorkSettings = Field(default_factory=WorkSettings)
+    areas: AreaSettings = Field(default_factory=AreaSettings)
+    trend: TrendSettings = Field(default_factory=TrendSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(

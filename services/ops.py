@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 from greenwatch.schemas import SCENE_DISCOVERED, make_event, new_trace_id
@@ -44,28 +43,14 @@ def rerun_scenes(app: App, *, state: str | None = None, since: str | None = None
     return len(chosen)
 
 
-def read_topic(app: App, topic: str, *, idle_polls: int = 3) -> Iterator[tuple[str, bytes, dict[str, str]]]:
-    """Every record of a topic, read by a throw-away consumer group that never commits."""
-    consumer = app.bus.consumer([topic], f"gw-reader-{uuid.uuid4().hex[:8]}")
-    empty = 0
-    try:
-        while empty < idle_polls:
-            records = consumer.poll(0.5, 500)
-            if not records:
-                empty += 1
-                continue
-            empty = 0
-            for r in records:
-                yield r.topic, r.value, {k: v.decode("utf-8", "replace") for k, v in r.headers}
-    finally:
-        consumer.close()
-
-
 def list_dlq(app: App, topic: str | None = None) -> Iterator[str]:
     for t in [topic] if topic else list(topics.ALL):
-        for name, value, headers in read_topic(app, dlq_topic(t)):
-            yield json.dumps({"topic": name, "error": headers.get("gw-error"), "service": headers.get("gw-service"),
-                              "failed_at": headers.get("gw-failed-at"), "bytes": len(value)})
+        for r in app.bus.read_all(dlq_topic(t)):
+            headers = {k: v.decode("utf-8", "replace") for k, v in r.headers}
+            yield json.dumps({"topic": r.topic, "partition": r.partition, "offset": r.offset,
+                              "error": headers.get("gw-error"), "service": headers.get("gw-service"),
+                              "source_topic": headers.get("gw-source-topic"),
+                              "failed_at": headers.get("gw-failed-at"), "bytes": len(r.value)})
 
 
 def status(app: App) -> str:
@@ -75,11 +60,7 @@ def status(app: App) -> str:
     lines = ["scene ledger: " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty")]
     for group, topic_list in (("worker", [topics.SCENES, topics.TASKS]), ("merger", [topics.RESULTS]),
                               ("trend", [topics.OBSERVATIONS])):
-        c = app.bus.consumer(topic_list, group)
-        try:
-            lines.append(f"{group}: lag {c.lag()}")
-        finally:
-            c.close()
+        lines.append(f"{group}: lag {app.bus.group_lag(topic_list, group)}")
     states = [d for _, d in app.store.scan("states")]
     by_state: dict[str, int] = {}
     for d in states:

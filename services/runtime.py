@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -108,9 +108,13 @@ def process_record(
 
 
 def run_once(bus: Bus, consumer: Consumer, service: Service, *, max_records: int = 50, timeout_s: float = 0.5,
-             max_attempts: int = 3) -> int:
-    """Poll one batch, process it, flush outputs and commit. Returns the number of records handled."""
+             max_attempts: int = 3, before_batch: Callable[[], object] | None = None) -> int:
+    """Poll one batch, process it, flush outputs and commit. Returns the number of records handled.
+    `before_batch` (the state store's `refresh`) runs after a poll that returned records, so the
+    handlers see every write that preceded the messages they are about to handle."""
     records = consumer.poll(timeout_s, max_records)
+    if records and before_batch is not None:
+        before_batch()
     for record in records:
         process_record(bus, service, record, max_attempts=max_attempts)
     if records:
@@ -131,6 +135,7 @@ def run_service(
     until_idle: bool = False,
     max_records: int = 50,
     max_attempts: int = 3,
+    before_batch: Callable[[], object] | None = None,
 ) -> int:
     """Consume until `stop` is set (or, with `until_idle`, until a poll returns nothing)."""
     stop = stop or threading.Event()
@@ -138,7 +143,8 @@ def run_service(
     total = 0
     try:
         while not stop.is_set():
-            n = run_once(bus, consumer, service, max_records=max_records, max_attempts=max_attempts)
+            n = run_once(bus, consumer, service, max_records=max_records, max_attempts=max_attempts,
+                         before_batch=before_batch)
             total += n
             metrics.CONSUMER_LAG.labels(service.name).set(consumer.lag())
             if n == 0 and until_idle:

@@ -65,7 +65,9 @@ class AreaSet:
         the file's bytes, the id property and the rasterization rule, so any change invalidates caches."""
         path = Path(path)
         raw = path.read_bytes()
-        features: list[dict[str, Any]] = _read_gpkg(path, layer) if path.suffix.lower() == ".gpkg" else json.loads(raw)["features"]
+        features: list[dict[str, Any]] = (
+            _read_gpkg(path, layer) if path.suffix.lower() == ".gpkg" else json.loads(raw)["features"]
+        )
         ids, names, geoms = [], [], []
         for feat in features:
             props: dict[str, Any] = dict(feat.get("properties") or {})

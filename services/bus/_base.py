@@ -72,6 +72,14 @@ class Bus(Protocol):
 
     def consumer(self, topics: Sequence[str], group: str) -> Consumer: ...
 
+    def group_lag(self, topics: Sequence[str], group: str) -> int:
+        """Records after a group's committed position, without joining the group (no rebalance)."""
+        ...
+
+    def read_all(self, topic: str) -> list[Record]:
+        """Every record of a topic, without a consumer group (operators: the DLQ listing)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -93,6 +93,13 @@ class EmbeddedBus:
             ).fetchone()
         return int(top) + 1
 
+    def group_lag(self, topics: Sequence[str], group: str) -> int:
+        with self._lock:
+            rows = dict(self._conn.execute(
+                "SELECT topic, next_offset FROM group_offsets WHERE grp = ?", (self.prefix + group,)
+            ).fetchall())
+        return sum(max(0, self.end_offset(t) - int(rows.get(self.prefix + t, 0))) for t in topics)
+
     def read_all(self, topic: str) -> list[Record]:
         """Every record of a topic, for operators and tests (the DLQ listing, say)."""
         with self._lock:

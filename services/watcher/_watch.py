@@ -24,6 +24,7 @@ from greenwatch.services.watcher._items import InvalidItem, item_to_scene
 log = logging.getLogger(__name__)
 SOURCE = "greenwatch/watcher"
 CURSOR = "cursor"
+PUBLISHED = "published"  # written by the watcher alone: which items it has published
 
 ItemSearch = Callable[["Source", str, int], Iterable[dict[str, Any]]]
 
@@ -112,15 +113,15 @@ class Watcher:
             if source.max_cloud_cover is not None and cloud is not None and cloud > source.max_cloud_cover:
                 report.filtered += 1
                 continue
-            if self.ledger.get(scene["scene_id"]) is not None:
+            if self.store.get(PUBLISHED, scene["scene_id"]) is not None:
                 report.deduplicated += 1
                 metrics.STAC_ITEMS.labels("deduplicated").inc()
                 continue
             ev = make_event(SCENE_DISCOVERED, scene, source=SOURCE, subject=scene["scene_id"],
                             event_id=scene["scene_id"], trace_id=new_trace_id())
             publish(self.bus, [Outgoing(topics.SCENES, scene["scene_id"], ev)], service="watcher")
-            self.bus.flush()  # durable before the ledger says it was published
-            self.ledger.discovered(scene)
+            self.bus.flush()  # durable before it counts as published; a crash here re-publishes (harmless)
+            self.store.put(PUBLISHED, scene["scene_id"], {"at": datetime.now(UTC).isoformat()})
             report.published += 1
             metrics.STAC_ITEMS.labels("published").inc()
             lag = datetime.now(UTC) - datetime.fromisoformat(scene["datetime"].replace("Z", "+00:00"))

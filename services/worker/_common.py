@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from greenwatch.services.areas import AreaSet, Grid
-from greenwatch.services.errors import PermanentError, TransientError
-from greenwatch.services.worker.reader import EopfProduct, ProductReadError, open_product
+from greenwatch.services.errors import PermanentError
+from greenwatch.services.worker.reader import EopfProduct, open_product
 
 
 class ProductOpener:
@@ -36,12 +36,9 @@ class ProductOpener:
             if href in self._open:
                 self._open.move_to_end(href)
                 return self._open[href]
-        try:
-            product = open_product(href, storage_options=self.storage_options)
-        except FileNotFoundError as exc:
-            raise PermanentError(f"product not found: {href}: {exc}") from exc
-        except ProductReadError as exc:
-            raise TransientError(str(exc)) from exc
+        # ProductReadError (missing or corrupt data) is permanent: the task is dead-lettered with the
+        # reason; network errors pass through and are retried.
+        product = open_product(href, storage_options=self.storage_options)
         with self._lock:
             self._open[href] = product
             while len(self._open) > self._keep:

@@ -10,11 +10,10 @@ from greenwatch import kernels
 from greenwatch.schemas import TILE_RESULT, TILE_TASK, Event, make_event, stable_id
 from greenwatch.services import topics
 from greenwatch.services.areas import AreaSet
-from greenwatch.services.errors import PermanentError, TransientError
+from greenwatch.services.errors import PermanentError
 from greenwatch.services.ledger import Ledger
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.worker._common import ProductOpener, area_labels
-from greenwatch.services.worker.reader import ProductReadError
 
 SOURCE = "greenwatch/worker"
 CLASS_NAMES = ("invalid", "water", "tree", "other_green", "not_green")
@@ -54,10 +53,7 @@ class TileWorker:
         grid, labels = area_labels(self.areas, product, self.cache_dir)
         win = task["window"]
         r, c, h, w = win["row"], win["col"], win["height"], win["width"]
-        try:
-            b03, b04, b08, scl = product.read_window(r, c, h, w)
-        except ProductReadError as exc:
-            raise TransientError(f"reading window {win} of {task['product_href']}: {exc}") from exc
+        b03, b04, b08, scl = product.read_window(r, c, h, w)  # ProductReadError: dead-lettered at once
         window_labels = labels[r : r + h, c : c + w]
         present = np.unique(window_labels)
         present = present[present >= 0]

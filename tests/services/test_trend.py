@@ -23,7 +23,11 @@ def test_annual_indicator_is_the_median_of_usable_in_season_observations() -> No
            _obs("A", "2024-08-01", 0, 0, usable=False),
            _obs("A", "2025-06-01", 50, 5)]  # a single observation is not enough for a year
     ann = annual_indicators(obs, RULES)
-    assert ann == {2024: Annual(2024, 200, 20, 3)}
+    se = 1.2533 * 100 / 3**0.5  # standard error of the median of 100, 300, 200 (sd 100)
+    assert ann.keys() == {2024}
+    a = ann[2024]
+    assert (a.green_m2, a.canopy_m2, a.n) == (200, 20, 3)
+    assert abs(a.green_se - se) < 1e-9 and abs(a.canopy_se - se / 10) < 1e-9
 
 
 def test_states_by_hand() -> None:
@@ -36,6 +40,10 @@ def test_states_by_hand() -> None:
     assert state(1000, 190) == "net-loss"      # canopy -5 %
     assert state(1050, 150) == "net-loss"      # a green gain does not hide a canopy loss
     assert evaluate({2024: base}, RULES)[0] == "insufficient-data"
+    # a 5 % loss within the noise (2 standard errors of the difference) is at-risk, not net-loss
+    noisy = Annual(2024, 1000.0, 200.0, 4, green_se=30.0, canopy_se=6.0)
+    assert evaluate({2024: noisy, 2026: Annual(2026, 1000, 190, 3, 0.0, 6.0)}, RULES)[0] == "at-risk"  # z -1.2
+    assert evaluate({2024: noisy, 2026: Annual(2026, 1000, 180, 3, 0.0, 3.0)}, RULES)[0] == "net-loss"  # z -3.0
     assert evaluate({2025: base}, RULES)[0] == "insufficient-data"
 
 

@@ -23,11 +23,13 @@ def _items(shared_data: Path) -> list[dict]:
 def test_real_eopf_items_map_to_valid_scene_messages(shared_data: Path) -> None:
     v2 = json.loads(next((shared_data / "eopf").glob("eodc_stac_item_sentinel-2-l2a_*.json")).read_text())
     s = item_to_scene(v2, stac_api="https://stac.core.eopf.eodc.eu")
-    assert (s["mgrs_tile"], s["crs"], s["processing_baseline"], s["zarr_format"]) == ("32TNQ", "EPSG:32632", "05.11", 2)
+    got = (s["mgrs_tile"], s["crs"], s["processing_baseline"], s["zarr_format"])
+    assert got == ("32TNQ", "EPSG:32632", "05.11", 2)
     assert s["product_href"].endswith(".zarr") and s["datatake_id"].startswith("GS2A_20251113T102311")
     v3 = json.loads(next((shared_data / "eopf").glob("eodc_stac_item_sentinel-2-l2a-zarr3_*.json")).read_text())
     s3 = item_to_scene(v3, stac_api="x")
-    assert (s3["mgrs_tile"], s3["crs"], s3["processing_baseline"], s3["zarr_format"]) == ("26TLL", "EPSG:32626", "05.12", 3)
+    got3 = (s3["mgrs_tile"], s3["crs"], s3["processing_baseline"], s3["zarr_format"])
+    assert got3 == ("26TLL", "EPSG:32626", "05.12", 3)
     make_event(SCENE_DISCOVERED, s, source="t")
     make_event(SCENE_DISCOVERED, s3, source="t")
 
@@ -53,7 +55,8 @@ def test_proj_epsg_items_and_items_without_product_asset(shared_data: Path) -> N
     (lambda i: (i["properties"].pop("proj:code", None), i["properties"].pop("proj:epsg", None)), "no CRS"),
 ])
 def test_invalid_items_say_why(shared_data: Path, mutate, reason: str) -> None:
-    item = copy.deepcopy(json.loads(next((shared_data / "eopf").glob("eodc_stac_item_sentinel-2-l2a_*.json")).read_text()))
+    path = next((shared_data / "eopf").glob("eodc_stac_item_sentinel-2-l2a_*.json"))
+    item = copy.deepcopy(json.loads(path.read_text()))
     mutate(item)
     with pytest.raises(InvalidItem, match=reason):
         item_to_scene(item, stac_api="x")
