@@ -84,7 +84,8 @@ def plot_png(app: App, area: str) -> bytes:
     title = f"{area} — {st['state']}" if st else area
     ax.set_title(title, fontsize=10)
     ax.set_ylabel("km²")
-    ax.legend(fontsize=7, loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from greenwatch.services.api import create_app
 from greenwatch.services.app import App
 
-from .conftest import CHANGE_AREA
+from ..conftest import CHANGE_AREA
 
 pytestmark = pytest.mark.stac
 

@@ -21,7 +21,7 @@ from greenwatch.services.ops import rerun_scenes
 from greenwatch.services.report import alerts
 from greenwatch.services.worker.reader import open_product
 
-from .conftest import CHANGE_AREA, Sample
+from ..conftest import CHANGE_AREA, Sample
 
 pytestmark = pytest.mark.stac
 
