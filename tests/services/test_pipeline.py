@@ -94,9 +94,12 @@ def test_a_run_killed_after_tile_results_restarts_to_the_same_series(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists():
-            with sqlite3.connect(db, timeout=5) as conn:
-                (results,) = conn.execute("SELECT COUNT(*) FROM records WHERE topic = 'gw.results'").fetchone()
-                merged = conn.execute("SELECT COUNT(*) FROM group_offsets WHERE grp = 'gw.merger'").fetchone()[0]
+            try:
+                with sqlite3.connect(db, timeout=5) as conn:
+                    (results,) = conn.execute("SELECT COUNT(*) FROM records WHERE topic = 'gw.results'").fetchone()
+                    merged = conn.execute("SELECT COUNT(*) FROM group_offsets WHERE grp = 'gw.merger'").fetchone()[0]
+            except sqlite3.OperationalError:  # the run has created the file but not its tables yet
+                results, merged = 0, 0
             if results > 0 and merged == 0:
                 proc.send_signal(signal.SIGKILL)
                 killed_at = results
