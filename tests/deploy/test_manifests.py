@@ -45,3 +45,17 @@ def test_a_broken_manifest_is_rejected() -> None:
            "spec": {"replicas": "two", "selector": {}, "template": {}}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, VERSION, strict=True)
+
+
+def test_grafana_dashboard_queries_only_metrics_the_code_exports() -> None:
+    import json
+    import re
+
+    from greenwatch.services import metrics
+
+    exported = {m.name for m in metrics.REGISTRY.collect()}
+    dash = json.loads((K8S.parent / "grafana" / "dashboards" / "greenwatch.json").read_text())
+    used = {name for p in dash["panels"] for t in p["targets"] for name in re.findall(r"greenwatch_[a-z_]+", t["expr"])}
+    base = {re.sub(r"_(bucket|total|count|sum)$", "", n) for n in used}
+    assert base <= exported | {n.removesuffix("_total") for n in exported}, base - exported
+    assert len(dash["panels"]) >= 6
