@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 KAFKA_PORT ?= 19092
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck bench kafka-start kafka-stop clean
+.PHONY: install demo test lint typecheck bench bench-worker bench-load kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,20 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_kernels
+
+# the tile worker on a full synthetic tile against raw zstd decode (generates the product once, var/bench-worker)
+bench-worker: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_worker
+
+# scenes through a broker of its own (port BENCH_KAFKA_PORT) with 1, 2 and 4 worker processes (benchmarks/README.md)
+BENCH_KAFKA_PORT ?= 19192
+BENCH_ARGS ?=
+bench-load: $(STAMP)
+	@bash -c 'set -euo pipefail; \
+	  bash deploy/kafka/kafka.sh fetch; \
+	  trap "KAFKA_PORT=$(BENCH_KAFKA_PORT) bash deploy/kafka/kafka.sh stop" EXIT; \
+	  KAFKA_PORT=$(BENCH_KAFKA_PORT) bash deploy/kafka/kafka.sh start; \
+	  $(BIN)/python -m benchmarks.bench_load --bootstrap 127.0.0.1:$(BENCH_KAFKA_PORT) $(BENCH_ARGS)'
 
 kafka-start:
 	bash deploy/kafka/kafka.sh fetch && KAFKA_PORT=$(KAFKA_PORT) bash deploy/kafka/kafka.sh start

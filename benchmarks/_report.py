@@ -25,6 +25,7 @@ class Row:
     pixels: int
     input_bytes: int
     ref_seconds: float | None = None  #: NumPy reference on the same input, same run
+    differing: int | None = None  #: output elements that differ from the NumPy reference (0: bit-identical)
 
     @property
     def mpx_s(self) -> float:
@@ -70,7 +71,7 @@ def table(rows: list[Row], bandwidth: dict[int, float]) -> str:
     one = {r.kernel: r for r in rows if r.threads == 1}
     head = (
         f"{'kernel':22s} {'thr':>3s} {'Mpx/s':>8s} {'GB/s in':>8s} {'% read BW':>9s} "
-        f"{'x NumPy':>8s} {'x 1 thr':>8s} {'1st call s':>10s}"
+        f"{'x NumPy':>8s} {'x 1 thr':>8s} {'1st call s':>10s} {'!= ref':>6s}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -81,7 +82,7 @@ def table(rows: list[Row], bandwidth: dict[int, float]) -> str:
         x_one = f"{base.seconds / r.seconds:8.2f}" if base and r.threads > 1 else f"{'':8s}"
         lines.append(
             f"{r.kernel:22s} {r.threads:3d} {r.mpx_s:8.0f} {r.gb_s:8.2f} {pct:9.1f} {x_np} {x_one} "
-            f"{r.first_call_s:10.2f}"
+            f"{r.first_call_s:10.2f} {'' if r.differing is None else r.differing:>6}"
         )
     for t, bw in sorted(bandwidth.items()):
         lines.append(f"{'read bandwidth':22s} {t:3d} {'':8s} {bw:8.2f} {100.0:9.1f}")

@@ -49,12 +49,21 @@ def _best(func: Callable[[], Any], repeats: int) -> tuple[float, float]:
     return best, first
 
 
-def _once(func: Callable[[], Any]) -> float:
+def _once(func: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
-    func()
-    seconds = time.perf_counter() - start
-    gc.collect()
-    return seconds
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def _differences(got: Any, want: Any) -> int:
+    """Elements that differ between a kernel's result and its reference (NaN equals NaN)."""
+    if isinstance(got, gk.AreaCounts):
+        got = (got.class_counts, got.valid, got.canopy_sum)
+        want = (want.class_counts, want.valid, want.canopy_sum)
+    return sum(
+        int(np.count_nonzero(~((a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b)))
+        for a, b in zip(got, want, strict=True)
+    )
 
 
 def run(size: int, repeats: int, out_dir: Path, bandwidth_mib: int = 1024) -> int:
@@ -82,7 +91,7 @@ def run(size: int, repeats: int, out_dir: Path, bandwidth_mib: int = 1024) -> in
     stack[rng.random(stack.shape, dtype=np.float32) < 0.3] = np.nan
 
     s2_bytes = 3 * 2 * px + tile.scl.nbytes
-    cases: list[tuple[str, str, Callable[[int], Any], Callable[[], Any] | None, int, int]] = [
+    cases: list[tuple[str, str, Callable[[int], Any], Callable[[], Any], int, int]] = [
         ("classify", "class map + canopy fraction of one tile (worker, per scene; output buffers reused)",
          lambda t: gk.classify(*bands, tile.scl, radiometry, params, threads=t, out=out),
          lambda: reference.classify(*bands, tile.scl, radiometry, params), px, s2_bytes),
@@ -108,13 +117,18 @@ def run(size: int, repeats: int, out_dir: Path, bandwidth_mib: int = 1024) -> in
 
     rows: list[Row] = []
     for name, workload, kernel, ref, pixels, nbytes in cases:
-        ref_s = _once(ref) if ref else None
+        ref_s, want = _once(ref)
         for t in thread_counts:
             best, first = _best(lambda kernel=kernel, t=t: kernel(t), repeats)
-            rows.append(Row(name, workload, t, best, first, pixels, nbytes, ref_s if t == 1 else None))
-            ref_note = f" (NumPy reference {pixels / ref_s / 1e6:.1f} Mpx/s)" if ref_s and t == 1 else ""
-            print(f"  {name} threads={t}: {pixels / best / 1e6:.0f} Mpx/s{ref_note}", flush=True)
+            diff = _differences(kernel(t), want)
+            rows.append(Row(name, workload, t, best, first, pixels, nbytes, ref_s if t == 1 else None, diff))
+            ref_note = f" (NumPy reference {pixels / ref_s / 1e6:.1f} Mpx/s)" if t == 1 else ""
+            print(f"  {name} threads={t}: {pixels / best / 1e6:.0f} Mpx/s{ref_note}, "
+                  f"elements differing from the reference: {diff}", flush=True)  # fmt: skip
+        del want
+        gc.collect()
     rows.append(_xrspatial(tile, repeats))
+    ctx["threading_layer_used"] = numba.threading_layer()
 
     tgts = targets(rows, bandwidth)
     print()

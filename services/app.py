@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,11 @@ from greenwatch.services.runtime import Outgoing, Service, run_once, run_service
 from greenwatch.services.store import SqliteStore, Store
 from greenwatch.services.store.timeseries import TimeSeriesStore
 from greenwatch.services.trend import Rules, TrendService
-from greenwatch.services.watcher import Source, Watcher
+from greenwatch.services.watcher import Source, Watcher, watcher_from_settings
+from greenwatch.services.webhook import WebhookService
 from greenwatch.services.worker import Planner, TileWorker
 from greenwatch.services.worker._common import ProductOpener
+from greenwatch.services.worker._maps import MapWriter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ class Composite:
             hook = getattr(s, "on_dead_letter", None)
             if hook is not None:
                 hook(event, reason)
+
+    def prefetch(self, values: Sequence[bytes]) -> None:
+        for s in self.services:
+            hook = getattr(s, "prefetch", None)
+            if hook is not None:
+                hook(values)
 
     def after_flush(self) -> None:
         for s in self.services:
@@ -74,7 +81,10 @@ def make_bus(settings: Settings) -> Bus:
     if b.kind == "kafka":
         from greenwatch.services.bus.kafka import KafkaBus  # noqa: PLC0415 - only when configured
 
-        bus: Bus = KafkaBus(b.bootstrap, prefix=b.topic_prefix, security=kafka_security(settings) or None)
+        session_ms = int(b.session_timeout_s * 1000)  # how long a crashed member's partitions wait (docs/scale.md)
+        bus: Bus = KafkaBus(b.bootstrap, prefix=b.topic_prefix, security=kafka_security(settings) or None,
+                            consumer_options={"session_timeout_ms": session_ms,
+                                              "heartbeat_interval_ms": min(3000, session_ms // 3)})
         bus.ensure_topics([*topics.ALL, *(t + ".dlq" for t in topics.ALL)], partitions=b.partitions)
         return bus
     return EmbeddedBus(settings.data_dir / "bus.db", prefix=b.topic_prefix)
@@ -103,7 +113,13 @@ def rules_from(settings: Settings) -> Rules:
     return Rules(baseline_year=t.baseline_year, season_start_month=t.season_start_month,
                  season_end_month=t.season_end_month, min_observations_per_year=t.min_observations_per_year,
                  at_risk_pct=t.at_risk_pct, net_loss_pct=t.net_loss_pct,
-                 canopy_loss_alert_pct=t.canopy_loss_alert_pct, z_net_loss=t.z_net_loss)
+                 canopy_loss_alert_pct=t.canopy_loss_alert_pct, z_net_loss=t.z_net_loss, z_at_risk=t.z_at_risk,
+                 no_net_loss_until=t.no_net_loss_until, trend_period_years=t.trend_period_years,
+                 mk_alpha=t.mk_alpha, mk_min_years=t.mk_min_years, mk_from_year=t.mk_from_year,
+                 exclusion=t.exclusion, exclusion_green_pct=t.exclusion_green_pct,
+                 exclusion_canopy_pct=t.exclusion_canopy_pct, satisfactory_green_pct=t.satisfactory_green_pct,
+                 satisfactory_canopy_pct=t.satisfactory_canopy_pct, data_gap_months=t.data_gap_months,
+                 series_priority=tuple(t.series_priority))
 
 
 @dataclass
@@ -131,12 +147,17 @@ class App:
 
     def worker(self) -> Composite:
         params = kernels.ClassifyParams()
-        opener = ProductOpener(self.settings.work.allowed_href_schemes)
+        opener = ProductOpener(self.settings.work.allowed_href_schemes,
+                               read_timeout_s=self.settings.work.read_timeout_s)
         cache = self.settings.data_dir / "cache" / "areas"
+        w = self.settings.work
         return Composite("worker", [
             Planner(areas=self.areas, ledger=self.ledger, opener=opener,
                     kernel_version=kernels.kernel_version(params), cache_dir=cache),
-            TileWorker(areas=self.areas, ledger=self.ledger, opener=opener, params=params, cache_dir=cache),
+            TileWorker(areas=self.areas, ledger=self.ledger, opener=opener, params=params, cache_dir=cache,
+                       threads=w.kernel_threads or None, read_threads=w.read_threads or None,
+                       prefetch=w.prefetch_tasks, maps=MapWriter(w.maps_path or str(self.settings.data_dir / "maps"))
+                       if w.write_maps else None),
         ])
 
     def merger(self) -> Merger:
@@ -145,34 +166,38 @@ class App:
             return doc is not None and doc.get("state") == "superseded"
 
         return Merger(store=self.store, series=self.series,
-                      min_valid_fraction=self.settings.trend.min_valid_fraction, excluded_scene=superseded)
+                      min_valid_fraction=self.settings.trend.min_valid_fraction, excluded_scene=superseded,
+                      area_m2={a: self.areas.geodesic_area_m2(i) for i, a in enumerate(self.areas.ids)})
 
     def trend(self) -> TrendService:
         return TrendService(store=self.store, rules=rules_from(self.settings),
                             area_names=dict(zip(self.areas.ids, self.areas.names, strict=True)))
 
     def watcher(self, sources: list[Source] | None = None) -> Watcher:
-        w = self.settings.watch
-        if sources is None:
-            bbox = _bounds(self.areas)
-            sources = [Source(url=s.url, collection=s.collection, product_kind=s.product_kind,
-                              max_cloud_cover=s.max_cloud_cover, start=s.start, bbox=bbox) for s in w.sources]
-        return Watcher(bus=self.bus, store=self.store, ledger=self.ledger, sources=sources,
-                       overlap=timedelta(days=w.overlap_days), page_size=w.page_size)
+        return watcher_from_settings(self.settings.watch, bus=self.bus, store=self.store, ledger=self.ledger,
+                                     areas=self.areas, sources=sources)
 
     def services(self) -> list[Service]:
-        return [self.worker(), self.merger(), self.trend()]  # type: ignore[list-item]
+        services: list[Any] = [self.worker(), self.merger(), self.trend()]
+        if self.settings.clms.enabled:
+            from greenwatch.services.clms.wiring import clms_services  # noqa: PLC0415 - official series (issue 7)
+
+            services += clms_services(self)
+        hook = self.webhook()
+        return services + ([hook] if hook else [])
+
+    def webhook(self) -> WebhookService | None:
+        """The alert webhook deliverer (its own consumer of `alerts`), when `trend.webhook.url` is set."""
+        w = self.settings.trend.webhook
+        if not w.url or w.secret is None:
+            return None
+        return WebhookService(store=self.store, url=w.url, secret=w.secret.get_secret_value(),
+                              max_attempts=w.max_attempts, backoff_s=w.backoff_s, max_backoff_s=w.max_backoff_s,
+                              timeout_s=w.timeout_s)
 
     def close(self) -> None:
         self.bus.close()
         self.store.close()
-
-
-def _bounds(areas: AreaSet) -> tuple[float, float, float, float]:
-    import shapely  # noqa: PLC0415
-
-    x0, y0, x1, y1 = shapely.total_bounds(areas.geoms)
-    return (float(x0), float(y0), float(x1), float(y1))
 
 
 def drain(app: App, services: Sequence[Service], *, idle_s: float | None = None) -> int:

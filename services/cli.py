@@ -50,13 +50,21 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     app = _app(settings)
     watcher = app.watcher()
     if args.backfill:
-        start, _, end = args.backfill.partition("..")
-        report = watcher.poll(start=start, end=end or None)
-        print(json.dumps(report.__dict__))
-        return 0
+        start, dots, end = args.backfill.partition("..")
+        if not dots or not start or not end:
+            print(f"--backfill {args.backfill!r}: expected START..END (YYYY-MM-DD..YYYY-MM-DD)", file=sys.stderr)
+            return 2
+        try:
+            report = watcher.backfill(start, end, restart=args.restart)
+        except ValueError as exc:
+            print(f"--backfill {args.backfill!r}: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps({**report.__dict__, "progress": watcher.backfill_progress()}))
+        return 0 if report.ok else 1
     if args.once:
-        print(json.dumps(watcher.poll().__dict__))
-        return 0
+        report = watcher.poll()
+        print(json.dumps(report.__dict__))
+        return 0 if report.ok else 1
     _metrics(settings, settings.metrics.watch_port)
     stop = _stop_event()
     while not stop.is_set():
@@ -80,7 +88,8 @@ def _serve_one(settings: Settings, args: argparse.Namespace, which: str, port: i
         print(f"{which}: handled {n} messages")
         return 0
     _metrics(settings, port)
-    run_service(app.bus, service, service.name, stop=_stop_event(), max_attempts=settings.work.max_attempts)
+    run_service(app.bus, service, service.name, stop=_stop_event(), max_attempts=settings.work.max_attempts,
+                before_batch=app.store.refresh)
     return 0
 
 
@@ -107,13 +116,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from greenwatch.services.api import create_app  # noqa: PLC0415
 
+    host, port = args.host or settings.api.host, args.port or settings.api.port
     _metrics(settings, settings.metrics.api_port)
-    uvicorn.run(create_app(_app(settings)), host=settings.api.host, port=settings.api.port, log_level="info")
+    log.info("API on http://%s:%d (OpenAPI /openapi.json, %s)", host, port,
+             "writes need the bearer token" if settings.api.token else "read-only: no api.token")
+    uvicorn.run(create_app(_app(settings)), host=host, port=port, log_level="info")
     return 0
 
 
@@ -131,15 +143,21 @@ def cmd_sample(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_scenes(settings: Settings, args: argparse.Namespace) -> int:
-    from greenwatch.services.ops import list_scenes, rerun_scenes  # noqa: PLC0415
+    from greenwatch.services.ops import SceneFilter, list_scenes, rerun_scenes  # noqa: PLC0415
 
+    try:
+        flt = SceneFilter.parse(args.filter or (), state=args.state, since=args.since, until=args.until,
+                                tile=args.tile, kernel=args.kernel, scene=args.scene)
+    except ValueError as exc:
+        print(f"scenes {args.scenes_cmd}: {exc}", file=sys.stderr)
+        return 2
     app = _app(settings)
     if args.scenes_cmd == "list":
-        for line in list_scenes(app, state=args.state, since=args.since):
+        for line in list_scenes(app, flt=flt, as_json=args.json):
             print(line)
         return 0
-    n = rerun_scenes(app, state=args.state, since=args.since, tile=args.tile, kernel=args.kernel, scene=args.scene)
-    print(f"re-queued {n} scenes")
+    n = rerun_scenes(app, flt=flt, dry_run=args.dry_run)
+    print(f"would re-queue {n} scenes" if args.dry_run else f"re-queued {n} scenes")
     return 0
 
 
@@ -166,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("watch", help="poll the STAC sources and publish new scenes")
     s.add_argument("--once", action="store_true", help="one poll, then exit")
-    s.add_argument("--backfill", metavar="START..END", help="search a date range (YYYY-MM-DD..YYYY-MM-DD)")
+    s.add_argument("--backfill", metavar="START..END",
+                   help="search a date range (YYYY-MM-DD..YYYY-MM-DD); run again to resume where it stopped")
+    s.add_argument("--restart", action="store_true", help="with --backfill: forget its progress, start over")
     s.set_defaults(func=cmd_watch)
     for name, helptext in (("work", "plan scenes into tile tasks and run them"),
                            ("merge", "merge tile results into the per-area time series"),
@@ -175,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--until-idle", action="store_true", help="exit when no message is waiting")
         s.set_defaults(func=lambda st, a, n=name: _serve_one(st, a, n, getattr(st.metrics, f"{n}_port")))
     s = sub.add_parser("api", help="serve the HTTP API")
+    s.add_argument("--host", help="default: api.host")
+    s.add_argument("--port", type=int, help="default: api.port")
     s.set_defaults(func=cmd_api)
     s = sub.add_parser("run", help="every service in one process")
     s.add_argument("--until-idle", action="store_true", help="one poll, then process until nothing is left")
@@ -189,13 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scenes", help="the scene ledger")
     ss = s.add_subparsers(dest="scenes_cmd", required=True)
     for name in ("list", "rerun"):
-        x = ss.add_parser(name)
+        x = ss.add_parser(name, help="list scenes" if name == "list" else "re-queue every matching scene")
         x.add_argument("--state", help="discovered, planned, complete, incomplete, superseded, failed")
-        x.add_argument("--since", help="acquisition date YYYY-MM-DD")
-        if name == "rerun":
-            x.add_argument("--tile", help="MGRS tile")
-            x.add_argument("--kernel", help="kernel version the scene was processed with")
-            x.add_argument("--scene", help="one scene id")
+        x.add_argument("--since", help="acquisition date YYYY-MM-DD (inclusive)")
+        x.add_argument("--until", help="acquisition date YYYY-MM-DD (inclusive)")
+        x.add_argument("--tile", help="MGRS tile")
+        x.add_argument("--kernel", help="kernel version the scene was processed with")
+        x.add_argument("--scene", help="one scene id")
+        x.add_argument("--filter", action="append", metavar="K=V[,K=V]",
+                       help="state=, date=START..END, since=, until=, tile=, kernel=, scene=, collection=")
+        if name == "list":
+            x.add_argument("--json", action="store_true", help="one JSON object per line")
+        else:
+            x.add_argument("--dry-run", action="store_true", help="count the matching scenes, re-queue none")
     s.set_defaults(func=cmd_scenes)
     s = sub.add_parser("dlq", help="list dead-lettered messages")
     s.add_argument("action", choices=["list"])
@@ -206,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("config", help="configuration")
     s.add_argument("action", choices=["show"])
     s.set_defaults(func=cmd_config_show)
+    from greenwatch.services.clms.cli import add_parser as add_clms_parser  # noqa: PLC0415 - light: no rasterio
+
+    add_clms_parser(sub)
     return p
 
 

@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 from greenwatch.services.app import App, drain
+from greenwatch.services.clms.api import comparison_rows, comparison_text
 from greenwatch.services.config import Settings, SourceSettings, WatchSettings
 from greenwatch.services.report import alerts, table_text, write_html
 from greenwatch.services.sampledata import Scenario, generate
+from greenwatch.services.sampledata.clms import generate_clms
 from greenwatch.services.stac import serve_stac
 
 
@@ -25,15 +27,24 @@ def run_demo(settings: Settings, out: Path | None = None, scenario: Scenario | N
         products = generate(sample, scenario)
         print(f"generated {len(products)} synthetic EOPF Zarr v{scenario.zarr_format} products "
               f"({scenario.size}x{scenario.size} px, chunk {scenario.chunk}) in {time.perf_counter() - t0:.1f} s")
+        # the official layers: Tree Cover Density 2024 (the canopy baseline) and 2025, CLC+ Backbone 2023
+        layers = generate_clms(sample, scenario, tcd_years=(2024, 2025), clcplus_years=(2023,))
+        print(f"generated {len(layers)} synthetic CLMS GeoTIFF tiles (TCD 2024, 2025; CLC+ Backbone 2023)")
     shutil.rmtree(out / "var", ignore_errors=True)  # every demo run starts from an empty state
     items = sorted((stac_dir / "items").glob("*.json"))
-    with serve_stac([stac_dir / "collection.json", *items]) as url:
-        print(f"STAC API (rustac serve) on {url} with {len(items)} items")
+    clms_stac = sample / "clms" / "stac"
+    with serve_stac([stac_dir / "collection.json", *items, clms_stac]) as url:
+        print(f"STAC API (rustac serve) on {url} with {len(items)} Sentinel-2 items and the CLMS layers")
         collection = "sentinel-2-l2a-zarr3" if scenario.zarr_format == 3 else "sentinel-2-l2a"
         demo = settings.model_copy(update={
             "data_dir": out / "var",
-            "watch": WatchSettings(sources=[SourceSettings(url=url, collection=collection, max_cloud_cover=100.0,
-                                                           start="2024-01-01")]),
+            "watch": WatchSettings(sources=[
+                SourceSettings(url=url, collection=collection, max_cloud_cover=100.0, start="2024-01-01"),
+                SourceSettings(url=url, collection="clms-tcd", product_kind="clms-tcd", max_cloud_cover=None,
+                               start="2018-01-01"),
+                SourceSettings(url=url, collection="clms-clcplus", product_kind="clms-clcplus",
+                               max_cloud_cover=None, start="2018-01-01"),
+            ]),
         })
         app = App.build(demo)
         t1 = time.perf_counter()
@@ -43,6 +54,10 @@ def run_demo(settings: Settings, out: Path | None = None, scenario: Scenario | N
           f"pipeline handled {handled} messages in {time.perf_counter() - t1:.1f} s")
     print()
     print(table_text(app))
+    print()
+    names = dict(zip(app.areas.ids, app.areas.names, strict=True))
+    print("official (CLMS) and Sentinel-2 series side by side, % of area:")
+    print(comparison_text(comparison_rows(app.store, names)))
     print()
     found = alerts(app)
     print(f"{len(found)} alerts:")

@@ -33,7 +33,15 @@ SCENES = Counter(
 )
 STAC_ITEMS = Counter(
     "greenwatch_stac_items_total",
-    "STAC items seen by the watcher, by outcome (published, deduplicated, superseded, dlq)",
+    "STAC items seen by the watcher, by outcome (seen, published, deduplicated, superseded, filtered, "
+    "foreign, dlq)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+STAC_REQUESTS = Counter(
+    "greenwatch_stac_requests_total",
+    "STAC API requests by outcome (ok, retry_5xx, retry_429, retry_timeout, retry_connection, retry_bad_json, "
+    "failed, rejected)",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -10,6 +10,8 @@ A service is anything with a `name`, input `topics` and `handle(event) -> list[O
 * outputs are validated before sending, flushed (acks=all) and only then is the input offset
   committed: handlers make their own effects durable before returning, so a crash anywhere means
   redelivery, and handlers are idempotent.
+* optional hooks: `on_dead_letter(event, reason)`, `after_flush()`, and `prefetch(values)`, called with
+  a polled batch's raw values before it is handled (the tile worker starts decoding the next tasks).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Protocol
 
 from greenwatch.schemas import Event, InvalidMessage, decode, encode, validate_event
 from greenwatch.services import metrics
+from greenwatch.services.backpressure import BatchBudget
 from greenwatch.services.bus import Bus, Consumer, Record, dlq_topic
-from greenwatch.services.errors import PermanentError
+from greenwatch.services.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,9 @@ def run_once(bus: Bus, consumer: Consumer, service: Service, *, max_records: int
     records = consumer.poll(timeout_s, max_records)
     if records and before_batch is not None:
         before_batch()
+    ahead = getattr(service, "prefetch", None)  # a service may start reading inputs of the batch early
+    if records and ahead is not None:
+        ahead([r.value for r in records])
     for record in records:
         process_record(bus, service, record, max_attempts=max_attempts)
     if records:
@@ -122,7 +128,11 @@ def run_once(bus: Bus, consumer: Consumer, service: Service, *, max_records: int
         hook = getattr(service, "after_flush", None)
         if hook is not None:
             hook()
-        consumer.commit()
+        try:
+            consumer.commit()
+        except TransientError as exc:  # CommitFailed: a rebalance moved the partitions; the outputs are durable
+            log.warning("%s: commit failed (%s); the batch will be delivered again where its partitions went",
+                        service.name, exc)
     return len(records)
 
 
@@ -136,17 +146,27 @@ def run_service(
     max_records: int = 50,
     max_attempts: int = 3,
     before_batch: Callable[[], object] | None = None,
+    max_batch_s: float | None = 60.0,
 ) -> int:
-    """Consume until `stop` is set (or, with `until_idle`, until a poll returns nothing)."""
+    """Consume until `stop` is set (or, with `until_idle`, until a poll returns nothing). Each poll
+    asks for as many records as fit in `max_batch_s` at the measured pace (`backpressure.BatchBudget`;
+    None: always `max_records`)."""
     stop = stop or threading.Event()
     consumer = bus.consumer(list(service.topics), group)
+    budget = BatchBudget(max_batch_s, max_records) if max_batch_s else None
     total = 0
     try:
         while not stop.is_set():
-            n = run_once(bus, consumer, service, max_records=max_records, max_attempts=max_attempts,
-                         before_batch=before_batch)
+            started = time.monotonic()
+            n = run_once(bus, consumer, service, max_records=budget.limit() if budget else max_records,
+                         max_attempts=max_attempts, before_batch=before_batch)
+            if budget:
+                budget.observe(n, time.monotonic() - started)
             total += n
-            metrics.CONSUMER_LAG.labels(service.name).set(consumer.lag())
+            try:
+                metrics.CONSUMER_LAG.labels(service.name).set(consumer.lag())
+            except Exception as exc:  # noqa: BLE001 - a gauge: a broker that is away must not end the loop
+                log.warning("%s: consumer lag not read (%s)", service.name, exc)
             if n == 0 and until_idle:
                 break
     finally:

@@ -8,6 +8,8 @@
 | observations   | observation                            | area id     | one trend worker owns each area            |
 | states         | compliance-state                       | area id     | latest state per area (compactable)        |
 | alerts         | alert                                  | area id     | per-area order for subscribers             |
+| clms-tasks     | clms tile task (services/clms)         | scene id    | the official layers' own worker group      |
+| clms-results   | clms tile result (services/clms)       | area id     | one official-series merger per area        |
 Every topic has a dead-letter companion `<topic>.dlq`.
 """
 
@@ -18,4 +20,7 @@ OBSERVATIONS = "observations"
 STATES = "states"
 ALERTS = "alerts"
 
-ALL = (SCENES, TASKS, RESULTS, OBSERVATIONS, STATES, ALERTS)
+CLMS_TASKS = "clms-tasks"
+CLMS_RESULTS = "clms-results"
+
+ALL = (SCENES, TASKS, RESULTS, OBSERVATIONS, STATES, ALERTS, CLMS_TASKS, CLMS_RESULTS)

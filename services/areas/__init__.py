@@ -1,6 +1,9 @@
 """Area sets: polygons (GeoJSON or GeoPackage) with ids, a version, and label rasters per product grid."""
 
-from greenwatch.services.areas._areaset import BUILTIN_AREAS, AreaSet, Grid
+from greenwatch.services.areas._areaset import BUILTIN_AREAS, AreaSet
+from greenwatch.services.areas._gpkg import GeoPackageError, read_gpkg
+from greenwatch.services.areas._labels import Grid, LabelRaster
 from greenwatch.services.areas._rasterize import RASTER_RULE, rasterize
 
-__all__ = ["BUILTIN_AREAS", "RASTER_RULE", "AreaSet", "Grid", "rasterize"]
+__all__ = ["BUILTIN_AREAS", "RASTER_RULE", "AreaSet", "GeoPackageError", "Grid", "LabelRaster", "rasterize",
+           "read_gpkg"]

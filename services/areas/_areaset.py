@@ -1,10 +1,16 @@
-"""Loading an area set and caching its label raster per product grid (in Zarr)."""
+"""Loading an area set (GeoJSON or GeoPackage) and its label rasters per product grid.
+
+An area set has a version: a hash of the file's bytes, the layer, the id property and the
+rasterization rule. The version is part of every tile task and of the label cache's path, so editing
+the polygons (or the rule) invalidates cached rasters and makes old tasks refuse to run.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,33 +18,17 @@ from typing import Any
 import numpy as np
 import pyproj
 import shapely
-import zarr
 from numpy.typing import NDArray
 from shapely.geometry import shape as to_shape
 from shapely.geometry.base import BaseGeometry
 
+from greenwatch.services.areas._gpkg import read_gpkg
+from greenwatch.services.areas._labels import Grid, LabelRaster, cache_path, index_chunks, open_cached, write_cache
 from greenwatch.services.areas._rasterize import RASTER_RULE, rasterize
 
 BUILTIN_AREAS = Path(__file__).parent / "data" / "nl_gemeenten_2023.geojson"
 _GEOD = pyproj.Geod(ellps="WGS84")
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A raster grid: CRS, GDAL-ordered affine transform and shape (rows, cols)."""
-
-    crs: str
-    transform: tuple[float, float, float, float, float, float]
-    shape: tuple[int, int]
-
-    @property
-    def key(self) -> str:
-        text = json.dumps([self.crs, list(self.transform), list(self.shape)])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    @property
-    def pixel_area_m2(self) -> float:
-        return abs(self.transform[0] * self.transform[4])
+_KEEP_RASTERS = 2  # label rasters held per area set (a full tile's in-memory raster is 482 MB)
 
 
 @dataclass
@@ -48,7 +38,9 @@ class AreaSet:
     names: list[str]
     geoms: list[BaseGeometry]  # lon/lat WGS84
     version: str
-    _cache: dict[str, NDArray[np.int32]] = field(default_factory=dict, repr=False)
+    _rasters: OrderedDict[tuple[str, tuple[int, int], str], LabelRaster] = field(
+        default_factory=OrderedDict, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -61,24 +53,31 @@ class AreaSet:
         name: str = "nl-gemeenten-2023",
         layer: str | None = None,
     ) -> AreaSet:
-        """From GeoJSON (lon/lat) or, with the optional `pyogrio`, a GeoPackage. The version is a hash of
-        the file's bytes, the id property and the rasterization rule, so any change invalidates caches."""
+        """From GeoJSON (lon/lat) or a GeoPackage (any CRS; one feature layer, or `layer`)."""
         path = Path(path)
         raw = path.read_bytes()
-        features: list[dict[str, Any]] = (
-            _read_gpkg(path, layer) if path.suffix.lower() == ".gpkg" else json.loads(raw)["features"]
-        )
+        features: list[tuple[dict[str, Any], BaseGeometry]]
+        if path.suffix.lower() == ".gpkg":
+            features = read_gpkg(path, layer)
+        else:
+            try:
+                doc = json.loads(raw)
+                features = [(dict(f.get("properties") or {}), to_shape(f["geometry"])) for f in doc["features"]]
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{path}: not a GeoJSON FeatureCollection of polygons ({exc})") from exc
         ids, names, geoms = [], [], []
-        for feat in features:
-            props: dict[str, Any] = dict(feat.get("properties") or {})
-            if id_property not in props:
-                raise ValueError(f"{path}: a feature has no property {id_property!r}")
+        for props, geom in features:
+            if id_property not in props or props[id_property] is None:
+                raise ValueError(f"{path}: a feature has no property {id_property!r} (has: {sorted(props)})")
+            if geom.geom_type not in ("Polygon", "MultiPolygon"):
+                raise ValueError(f"{path}: area {props[id_property]} is a {geom.geom_type}, not a polygon")
             ids.append(str(props[id_property]))
             names.append(str(props.get(name_property, props[id_property])))
-            geoms.append(to_shape(feat["geometry"]))
+            geoms.append(geom)
         if len(set(ids)) != len(ids):
             raise ValueError(f"{path}: ids in {id_property!r} are not unique")
-        digest = hashlib.sha256(raw + id_property.encode() + RASTER_RULE.encode()).hexdigest()[:12]
+        salt = f"{id_property}\0{layer or ''}\0{RASTER_RULE}".encode()
+        digest = hashlib.sha256(raw + salt).hexdigest()[:12]
         return cls(name=name, ids=ids, names=names, geoms=geoms, version=f"{name}@{digest}")
 
     def index(self, area_id: str) -> int:
@@ -93,44 +92,49 @@ class AreaSet:
 
     def projected(self, crs: str) -> list[BaseGeometry]:
         tr = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-        return [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in self.geoms]
+        return [shapely.transform(g, tr.transform, interleaved=False) for g in self.geoms]
 
-    def labels(self, grid: Grid, cache_dir: Path | None = None) -> NDArray[np.int32]:
-        """The int32 label raster of this area set on `grid`, computed once and cached in memory and,
-        with `cache_dir`, in a Zarr store keyed by area-set version and grid."""
-        key = grid.key
+    def label_raster(self, grid: Grid, chunks: tuple[int, int], cache_dir: Path | None = None) -> LabelRaster:
+        """The label raster of this set on `grid`, chunked like the product. With `cache_dir` it lives in
+        a Zarr store keyed by area-set version, grid and chunking (rasterized once per machine and read a
+        chunk at a time); without, in memory. The last few are kept open."""
+        key = (grid.key, chunks, str(cache_dir))
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
-            store_path = cache_dir / self.version.replace("@", "_") / f"{key}.zarr" if cache_dir else None
-            if store_path is not None and (store_path / "zarr.json").exists():
-                arr = np.asarray(zarr.open_array(store_path, mode="r")[...], dtype=np.int32)
-            else:
-                arr = self._rasterize(grid)
-                if store_path is not None:
-                    store_path.parent.mkdir(parents=True, exist_ok=True)
-                    z = zarr.create_array(
-                        store_path, shape=arr.shape, dtype="int32", chunks=(1830, 1830), fill_value=-1,
-                        overwrite=True, attributes={"crs": grid.crs, "transform": list(grid.transform),
-                                                    "area_set_version": self.version, "rule": RASTER_RULE},
-                    )
-                    z[...] = arr
-            self._cache[key] = arr
-            return arr
+            if key in self._rasters:
+                self._rasters.move_to_end(key)
+                return self._rasters[key]
+            raster = self._build(grid, chunks, cache_dir)
+            self._rasters[key] = raster
+            while len(self._rasters) > _KEEP_RASTERS:
+                self._rasters.popitem(last=False)
+            return raster
+
+    def labels(
+        self, grid: Grid, cache_dir: Path | None = None, chunks: tuple[int, int] = (1830, 1830)
+    ) -> NDArray[np.int32]:
+        """The whole int32 label raster on `grid` (for tools and tests; the worker reads windows)."""
+        return self.label_raster(grid, chunks, cache_dir).full()
+
+    def _build(self, grid: Grid, chunks: tuple[int, int], cache_dir: Path | None) -> LabelRaster:
+        path = cache_path(cache_dir, self.version, grid, chunks) if cache_dir is not None else None
+        if path is not None:
+            cached = open_cached(path, self.version, grid, chunks)
+            if cached is not None:
+                return cached
+        labels = self._rasterize(grid)
+        index = index_chunks(labels, chunks)
+        if path is None:
+            return LabelRaster(grid, chunks, labels, index)
+        write_cache(path, labels, self.version, grid, chunks, index)
+        cached = open_cached(path, self.version, grid, chunks)
+        return cached if cached is not None else LabelRaster(grid, chunks, labels, index)
 
     def _rasterize(self, grid: Grid) -> NDArray[np.int32]:
         geoms = self.projected(grid.crs)
         a, _, c, _, e, f = grid.transform
         h, w = grid.shape
-        box = shapely.box(min(c, c + a * w), min(f, f + e * h), max(c, c + a * w), max(f, f + e * h))
-        keep = [g if g.intersects(box) else None for g in geoms]
+        x0, x1, y0, y1 = min(c, c + a * w), max(c, c + a * w), min(f, f + e * h), max(f, f + e * h)
+        # bounding boxes only: simplified area sets contain invalid polygons that predicates reject
+        keep = [g if g.bounds[0] < x1 and g.bounds[2] > x0 and g.bounds[1] < y1 and g.bounds[3] > y0 else None
+                for g in geoms]
         return rasterize(keep, grid.transform, grid.shape)
-
-
-def _read_gpkg(path: Path, layer: str | None) -> list[dict[str, Any]]:
-    try:
-        import pyogrio  # noqa: PLC0415 - optional dependency
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ValueError("reading GeoPackage needs the optional dependency pyogrio") from exc
-    frame = pyogrio.read_dataframe(path, layer=layer).to_crs("EPSG:4326")
-    return json.loads(frame.to_json())["features"]  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ from kafka import (
     OffsetSpec,
     TopicPartition,
 )
-from kafka.errors import CommitFailedError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError, TopicAlreadyExistsError
 from kafka.net.compat import KafkaNetClient
 
 from greenwatch.services.bus._base import Record
@@ -69,9 +69,10 @@ class DeliveryFailed(KafkaBusError, TransientError):
     its input and should send them again (duplicates are possible, losses are not)."""
 
 
-class CommitFailed(KafkaBusError):
-    """The group rebalanced before the commit; the uncommitted records will be delivered again
-    (to this member or another). Drop the batch's work that is not yet durable and poll again."""
+class CommitFailed(KafkaBusError, TransientError):
+    """The group rebalanced before the commit (a member joined or left, or the broker restarted and
+    forgot this member); the uncommitted records will be delivered again (to this member or another).
+    Drop the batch's work that is not yet durable and poll again: polling rejoins the group."""
 
 
 def client_config(
@@ -407,7 +408,7 @@ class KafkaBusConsumer:
             return
         try:
             self._consumer.commit(offsets)
-        except CommitFailedError as exc:
+        except (CommitFailedError, RebalanceInProgressError) as exc:
             self._forget(offsets)
             raise CommitFailed(str(exc)) from exc
         with self._lock:

@@ -1,11 +1,34 @@
 """Tile results -> observations. Idempotent per (scene, tile, area): a contribution is stored under its
 key before anything else, and every output is recomputed from the stored contributions, so a result
-delivered twice changes nothing."""
+delivered twice changes nothing (the same observation, with the same id, is sent again and
+downstream consumers drop or overwrite it).
+
+One product per pixel per day. Neighbouring MGRS tiles overlap (by 9.8 km inside a UTM zone, more
+across zone edges), so on one day several products can see the same pixels of an area. Tile results
+carry per-area counts only, not which pixels they counted, so the merger cannot mosaic pixel by
+pixel; adding the products up would count the overlap twice. It therefore uses ONE product per
+(area, day): the one with the most valid pixels of the area. `n_products` says how many there were
+and `selected_scene_id` which one was counted. The figures are scaled to the whole area (the
+polygon's area, `area_m2`, the same on every date), and `valid_fraction` is measured against the
+whole area, so a product that covers only part of an area (an area across a tile edge) gives a low
+valid fraction and an unusable observation instead of a partial count passed off as the whole.
+LIMITATION: an area that no single product covers (wider than a tile's overlap) never gets a usable
+observation; the cure is in the worker, not here: restrict each product's label raster to its tile's
+100 km MGRS core square (which tiles the plane without overlap within a zone), then the merger can
+add the day's products, each pixel counted once.
+
+A scene re-run with another kernel (or area set) leaves the old contributions in place under other
+task ids; each scene's contributions are grouped by (kernel, area set) and one complete group is
+used: the incoming result's, else the newest kernel's.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
+
+import numpy as np
+import zarr
 
 from greenwatch.schemas import OBSERVATION, TILE_RESULT, Event, make_event, stable_id
 from greenwatch.services import topics
@@ -15,85 +38,118 @@ from greenwatch.services.store.timeseries import TimeSeriesStore
 
 SOURCE = "greenwatch/merger"
 CONTRIB = "contributions"
+MERGED = "merged"
 GREEN = ("tree", "other_green", "water")
 
 
-def observation_from(area_id: str, day: str, scenes: list[list[Doc]], min_valid_fraction: float) -> Doc | None:
-    """The observation of one area on one day from the complete scenes of that day (each a list of its
-    tile results). Overlapping products of one day (neighbouring MGRS tiles) see the same pixels, so
-    rather than adding them up, the product with the most valid pixels is used ("one product per
-    pixel per day"; a per-pixel mosaic is future work) and `n_products` says how many there were."""
+def _totals(parts: list[Doc]) -> dict[str, Any]:
+    cc = {k: sum(p["class_counts"][k] for p in parts) for k in parts[0]["class_counts"]}
+    return {
+        "cc": cc,
+        "valid": sum(p["valid_count"] for p in parts),
+        "canopy": sum(p["canopy_fraction_sum"] for p in parts),
+        "pixels": sum(p.get("area_pixels", 0) for p in parts),
+        "pixel_area": parts[0]["pixel_area_m2"],
+        "kernel": parts[0]["kernel_version"],
+        "scene": parts[0]["scene_id"],
+    }
+
+
+def observation_from(area_id: str, day: str, scenes: list[list[Doc]], min_valid_fraction: float,
+                     area_m2: float | None = None) -> Doc | None:
+    """The observation of one area on one day from the complete products of that day (each a list of
+    its tile results): the product with the most valid pixels of the area, scaled to `area_m2` (the
+    whole area; without it, the pixels the product saw)."""
     if not scenes:
         return None
-
-    def totals(parts: list[Doc]) -> dict[str, Any]:
-        cc = {k: sum(p["class_counts"][k] for p in parts) for k in parts[0]["class_counts"]}
-        return {
-            "cc": cc,
-            "valid": sum(p["valid_count"] for p in parts),
-            "canopy": sum(p["canopy_fraction_sum"] for p in parts),
-            "pixels": sum(p.get("area_pixels", 0) for p in parts),
-            "pixel_area": parts[0]["pixel_area_m2"],
-            "kernel": parts[0]["kernel_version"],
-            "scene": parts[0]["scene_id"],
-        }
-
-    best = max((totals(s) for s in scenes), key=lambda t: (t["valid"], t["scene"]))
-    area_m2 = best["pixels"] * best["pixel_area"]
+    best = max((_totals(s) for s in scenes), key=lambda t: (t["valid"], t["scene"]))
+    seen_m2 = best["pixels"] * best["pixel_area"]
+    whole = area_m2 if area_m2 else seen_m2
     valid = best["valid"]
     share = (lambda n: n / valid) if valid else (lambda n: 0.0)
-    valid_fraction = valid / best["pixels"] if best["pixels"] else 0.0
+    valid_fraction = min(1.0, valid * best["pixel_area"] / whole) if whole else 0.0
     return {
         "area_id": area_id,
         "date": day,
         "series": "sentinel-2",
-        "green_area_m2": share(sum(best["cc"][k] for k in GREEN)) * area_m2,
-        "canopy_area_m2": share(best["canopy"]) * area_m2,
-        "water_area_m2": share(best["cc"]["water"]) * area_m2,
-        "area_m2": area_m2,
-        "valid_fraction": min(1.0, valid_fraction),
+        "green_area_m2": share(sum(best["cc"][k] for k in GREEN)) * whole,
+        "canopy_area_m2": share(best["canopy"]) * whole,
+        "water_area_m2": share(best["cc"]["water"]) * whole,
+        "area_m2": whole,
+        "valid_fraction": valid_fraction,
+        "coverage": min(1.0, seen_m2 / whole) if whole else 0.0,
         "usable": valid_fraction >= min_valid_fraction,
         "n_products": len(scenes),
+        "selected_scene_id": best["scene"],
         "kernel_version": best["kernel"],
         "scene_ids": sorted({s[0]["scene_id"] for s in scenes}),
     }
 
 
+def complete_products(contributions: list[Doc], prefer_kernel: str | None) -> list[list[Doc]]:
+    """Per scene, one complete group of tile results (all `area_tiles` of one kernel and area set)."""
+    groups: dict[str, dict[tuple[str, str], list[Doc]]] = {}
+    for doc in contributions:
+        key = (doc["kernel_version"], doc["area_set_version"])
+        groups.setdefault(doc["scene_id"], {}).setdefault(key, []).append(doc)
+    out = []
+    for _scene, by_kernel in sorted(groups.items()):
+        done = {k: parts for k, parts in by_kernel.items() if len(parts) >= parts[0]["area_tiles"]}
+        if not done:
+            continue
+        preferred = [k for k in done if k[0] == prefer_kernel]
+        out.append(done[preferred[0] if preferred else max(done)])
+    return out
+
+
 class Merger:
+    """Handles tile results (topic `results`, keyed by area: one merger owns each area's contributions,
+    merged observations and time-series chunks). An observation identical to the one already written
+    (table `merged`, checked against the Zarr cell) is sent again but not rewritten: redelivered
+    results cost a store read, not eight chunk rewrites."""
+
     name = "merger"
     topics = (topics.RESULTS,)
 
     def __init__(self, *, store: Store, series: TimeSeriesStore, min_valid_fraction: float = 0.6,
-                 excluded_scene: Any = None) -> None:
+                 excluded_scene: Any = None, area_m2: dict[str, float] | None = None) -> None:
         self.store = store
         self.series = series
         self.min_valid_fraction = min_valid_fraction
         self.excluded_scene = excluded_scene or (lambda scene_id: False)
+        self.area_m2 = area_m2 or {}
+
+    def _in_series(self, area: str, day: str) -> bool:
+        """Whether the time series holds an observation for (area, day): it may have been recreated."""
+        t = (date.fromisoformat(day) - self.series.start).days
+        arr = self.series.group["n_products"]
+        return isinstance(arr, zarr.Array) and int(np.asarray(arr[self.series.area_ids.index(area), t])) > 0
 
     def handle(self, event: Event) -> list[Outgoing]:
         if event["type"] != TILE_RESULT.type:
             return []
         r = event["data"]
         area, day = r["area_id"], r["date"]
-        self.store.put(CONTRIB, f"{area}/{day}/{r['scene_id']}/{r['task_id']}", r)
-        by_scene: dict[str, list[Doc]] = {}
-        for _, doc in self.store.scan(CONTRIB, f"{area}/{day}/"):
-            by_scene.setdefault(doc["scene_id"], []).append(doc)
-        complete = [
-            parts for sid, parts in sorted(by_scene.items())
-            if len(parts) >= parts[0]["area_tiles"] and not self.excluded_scene(sid)
-        ]
+        key = f"{area}/{day}/{r['scene_id']}/{r['task_id']}"
+        if self.store.get(CONTRIB, key) != r:  # a redelivery costs a read, not a durable write
+            self.store.put(CONTRIB, key, r)
+        stored = [doc for _, doc in self.store.scan(CONTRIB, f"{area}/{day}/")
+                  if not self.excluded_scene(doc["scene_id"])]
+        complete = complete_products(stored, r["kernel_version"])
         if r["scene_id"] not in {p[0]["scene_id"] for p in complete}:
             return []  # this area's observation waits for the scene's other tiles
-        obs = observation_from(area, day, complete, self.min_valid_fraction)
+        obs = observation_from(area, day, complete, self.min_valid_fraction, self.area_m2.get(area))
         if obs is None:
             return []
-        self.series.write(area, date.fromisoformat(day), {
-            "green_area_m2": obs["green_area_m2"], "canopy_area_m2": obs["canopy_area_m2"],
-            "water_area_m2": obs["water_area_m2"], "area_m2": obs["area_m2"],
-            "valid_fraction": obs["valid_fraction"], "usable": int(obs["usable"]),
-            "n_products": obs["n_products"], "kernel_version": obs["kernel_version"],
-        })
+        if self.store.get(MERGED, f"{area}/{day}") != obs or not self._in_series(area, day):
+            self.series.write(area, date.fromisoformat(day), {
+                "green_area_m2": obs["green_area_m2"], "canopy_area_m2": obs["canopy_area_m2"],
+                "water_area_m2": obs["water_area_m2"], "area_m2": obs["area_m2"],
+                "valid_fraction": obs["valid_fraction"], "usable": int(obs["usable"]),
+                "n_products": obs["n_products"], "kernel_version": obs["kernel_version"],
+            })
+            self.store.put(MERGED, f"{area}/{day}", obs)  # after the write: a crash in between rewrites
         ev = make_event(OBSERVATION, obs, source=SOURCE, subject=area,
-                        event_id=stable_id("obs", area, day, *obs["scene_ids"]), trace_id=event.get("traceid"))
+                        event_id=stable_id("obs", area, day, *obs["scene_ids"], obs["kernel_version"]),
+                        trace_id=event.get("traceid"))
         return [Outgoing(topics.OBSERVATIONS, area, ev)]

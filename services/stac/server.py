@@ -3,7 +3,8 @@
 What the in-memory backend does (rustac 0.2.x): collections, items, `/search` with `collections`,
 `ids`, `bbox`, `intersects`, `datetime` and paging (`limit` + `next` links). It answers `query`
 and `filter` with HTTP 200 and *zero* items (not an error), ignores `sortby`, and cannot take new
-items without a restart. Use it for integration tests and demos, not as a catalogue.
+items without a restart. POST /search pages with POST `next` links carrying a `skip` token in the
+body. Use it for integration tests and demos, not as a catalogue.
 """
 
 from __future__ import annotations

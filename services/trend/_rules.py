@@ -1,26 +1,47 @@
-"""Article 8 rules as pure functions over annual indicators (no I/O), driven by `Rules`.
+"""Article 8 of Regulation (EU) 2024/1991 as pure functions over annual indicators, driven by `Rules`.
 
-* Baseline: the indicator of `baseline_year` (2024), per area and as the national total.
-* Through 2030: no net loss of the national totals; per area, the change against baseline is shown
-  as that area's contribution (losses in one area can be compensated by gains in another).
-* State per area and national: insufficient-data (no baseline or no later year); net-loss when green
-  space or canopy is below baseline by more than `net_loss_pct` AND the loss is significant (more
-  than `z_net_loss` standard errors of the difference of the two annual medians, so that one cloudy
-  date cannot condemn an area); at-risk when a loss is beyond `at_risk_pct` (or beyond
-  `net_loss_pct` but not yet significant); on-track otherwise.
-* The annual value is the median of the usable observations in the season window, with the standard
-  error of a median (1.2533 x sd / sqrt(n)) as its uncertainty.
-The post-2031 increasing-trend test, the exclusion rule and the satisfactory level are issue 6.
+* Baseline: the annual value of `baseline_year` (2024), per area and as the national total.
+* Through `no_net_loss_until` (2030), regime 'no-net-loss' (Art. 8(1)): no net loss of the national
+  totals of urban green space and urban tree canopy against the baseline. Losses in one area are
+  compensated by gains in another: the national state rests on the totals, and each area's change
+  is shown as its contribution. Per area the same test gives an operational state of the area's own
+  contribution.
+* Optional exclusion (Art. 8(1), second subparagraph; `exclusion`): an area whose share of green
+  space is MORE than `exclusion_green_pct` (45 %) AND whose share of canopy is MORE than
+  `exclusion_canopy_pct` (10 %) in the baseline year is 'excluded' and left out of the national
+  no-net-loss totals. Exactly 45 % (or 10 %) is not more, so not excluded. PLACEHOLDER: the
+  Regulation takes the shares over the area's urban centres and urban clusters (DEGURBA); the area
+  set does not carry those, so the shares are over the whole area.
+* From the year after (2031), regime 'increasing-trend' (Art. 8(2) and (3)): national green space and
+  each area's canopy must show an increasing trend, judged on six-yearly measurements (2030 -> 2036
+  -> 2042...), with a Mann-Kendall test and Theil-Sen slope on the annual values as early warning
+  (at-risk on a significant decrease at `mk_alpha`), until the satisfactory level (Art. 14(5);
+  `satisfactory_*_pct`, unset by default) is reached. Per area, green space is an early warning only;
+  nationally, canopy is an early warning only (its obligation is per area). Exclusion no longer applies.
+* States: insufficient-data (no baseline, no later year, or no six-yearly value where one is due),
+  excluded, net-loss, at-risk, on-track; each with its figures and reasons.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from math import sqrt
-from statistics import median, stdev
 from typing import Any
 
+from greenwatch.services.trend._annual import Annual
+from greenwatch.services.trend._judge import (
+    Verdict,
+    change,
+    early_warning,
+    increasing_trend,
+    no_net_loss,
+    share,
+    worst,
+    z_figure,
+)
+
 Doc = dict[str, Any]
+SERIES_PRIORITY = ("official", "sentinel-2 (calibrated)", "sentinel-2")
 
 
 @dataclass(frozen=True)
@@ -33,107 +54,216 @@ class Rules:
     net_loss_pct: float = 3.0
     canopy_loss_alert_pct: float = 10.0
     z_net_loss: float = 2.0
+    z_at_risk: float = 1.0
+    no_net_loss_until: int = 2030
+    trend_period_years: int = 6
+    mk_alpha: float = 0.05
+    mk_min_years: int = 5
+    mk_from_year: int | None = None
+    exclusion: bool = False
+    exclusion_green_pct: float = 45.0
+    exclusion_canopy_pct: float = 10.0
+    satisfactory_green_pct: float | None = None
+    satisfactory_canopy_pct: float | None = None
+    data_gap_months: float = 12.0
+    series_priority: tuple[str, ...] = SERIES_PRIORITY
+
+    def regime(self, year: int) -> str:
+        return "no-net-loss" if year <= self.no_net_loss_until else "increasing-trend"
+
+    def measurement_years(self, year: int) -> list[int]:
+        """2030, 2036, ... up to the first one after `year` (so the next due one is always listed)."""
+        out = [self.no_net_loss_until]
+        while out[-1] <= year:
+            out.append(out[-1] + self.trend_period_years)
+        return out
 
 
 @dataclass(frozen=True)
-class Annual:
-    year: int
-    green_m2: float
-    canopy_m2: float
-    n: int
-    green_se: float = 0.0
-    canopy_se: float = 0.0
+class Evaluation:
+    state: str
+    regime: str | None
+    figures: Doc
+    reasons: list[str]
+    latest_year: int | None
 
 
-def _se_median(values: list[float]) -> float:
-    return 1.2533 * stdev(values) / sqrt(len(values)) if len(values) > 1 else 0.0
+def is_excluded(base: Annual, rules: Rules) -> bool:
+    """Both shares strictly above their thresholds (compared without dividing: 450 of 1000 m2 is
+    exactly 45 %, never 45.000000000000007 %)."""
+    return (rules.exclusion and base.area_m2 > 0
+            and base.green_m2 * 100.0 > rules.exclusion_green_pct * base.area_m2
+            and base.canopy_m2 * 100.0 > rules.exclusion_canopy_pct * base.area_m2)
 
 
-def annual_indicators(observations: list[Doc], rules: Rules) -> dict[int, Annual]:
-    """Per year, the median of the usable in-season observations (at least `min_observations_per_year`)."""
-    by_year: dict[int, list[Doc]] = {}
-    for o in observations:
-        year, month = int(o["date"][:4]), int(o["date"][5:7])
-        if o["usable"] and rules.season_start_month <= month <= rules.season_end_month:
-            by_year.setdefault(year, []).append(o)
-    out: dict[int, Annual] = {}
-    for y, obs in sorted(by_year.items()):
-        if len(obs) < rules.min_observations_per_year:
-            continue
-        green = [float(o["green_area_m2"]) for o in obs]
-        canopy = [float(o["canopy_area_m2"]) for o in obs]
-        out[y] = Annual(y, median(green), median(canopy), len(obs), _se_median(green), _se_median(canopy))
-    return out
-
-
-def _pct(new: float, old: float) -> float | None:
-    return None if old <= 0 else 100.0 * (new - old) / old
-
-
-def evaluate(annual: dict[int, Annual], rules: Rules) -> tuple[str, Doc, list[str], int | None]:
-    """State, figures, reasons and the latest year, from annual indicators."""
-    base = annual.get(rules.baseline_year)
+def _latest(annual: dict[int, Annual], rules: Rules) -> int | None:
     later = [y for y in annual if y > rules.baseline_year]
-    latest = annual[max(later)] if later else None
-    figures: Doc = {
+    return max(later) if later else None
+
+
+def _base_figures(annual: dict[int, Annual], rules: Rules, latest: int | None) -> Doc:
+    base = annual.get(rules.baseline_year)
+    last = annual.get(latest) if latest is not None else None
+    either = base or last
+    figs: Doc = {
+        "area_m2": either.area_m2 if either else None,
         "baseline_green_m2": base.green_m2 if base else None,
         "baseline_canopy_m2": base.canopy_m2 if base else None,
-        "latest_green_m2": latest.green_m2 if latest else None,
-        "latest_canopy_m2": latest.canopy_m2 if latest else None,
-        "green_change_pct": None,
-        "canopy_change_pct": None,
+        "latest_green_m2": last.green_m2 if last else None,
+        "latest_canopy_m2": last.canopy_m2 if last else None,
+        "baseline_green_share_pct": share(base, "green") if base else None,
+        "baseline_canopy_share_pct": share(base, "canopy") if base else None,
+        "latest_green_share_pct": share(last, "green") if last else None,
+        "latest_canopy_share_pct": share(last, "canopy") if last else None,
+        "latest_green_se_m2": last.green_se if last else None,
+        "latest_canopy_se_m2": last.canopy_se if last else None,
+        "green_change_pct": None, "canopy_change_pct": None, "green_z": None, "canopy_z": None,
         "n_usable_baseline": base.n if base else 0,
-        "n_usable_latest": latest.n if latest else 0,
+        "n_usable_latest": last.n if last else 0,
     }
-    if base is None:
-        return "insufficient-data", figures, [f"no usable {rules.baseline_year} baseline"], None
-    if latest is None:
-        return "insufficient-data", figures, [f"no usable year after {rules.baseline_year}"], None
-    g = _pct(latest.green_m2, base.green_m2)
-    c = _pct(latest.canopy_m2, base.canopy_m2)
-    figures["green_change_pct"], figures["canopy_change_pct"] = g, c
-    reasons: list[str] = []
-    state = "on-track"
-    for label, change, diff, se in (
-        ("green space", g, latest.green_m2 - base.green_m2, sqrt(latest.green_se**2 + base.green_se**2)),
-        ("tree canopy", c, latest.canopy_m2 - base.canopy_m2, sqrt(latest.canopy_se**2 + base.canopy_se**2)),
-    ):
-        if change is None:
-            continue
-        z = diff / se if se > 0 else (0.0 if diff == 0 else float("-inf") if diff < 0 else float("inf"))
-        key = "green_z" if label == "green space" else "canopy_z"
-        figures[key] = None if abs(z) == float("inf") else round(z, 2)
-        reasons.append(f"{label} {change:+.1f} % in {latest.year} against {rules.baseline_year} (z {z:+.1f})")
-        if change < -rules.net_loss_pct and z < -rules.z_net_loss:
-            state = "net-loss"
-        elif change < -rules.at_risk_pct and state != "net-loss":
-            state = "at-risk"
-    return state, figures, reasons, latest.year
+    if base is not None and last is not None:
+        for ind in ("green", "canopy"):
+            pct, z = change(base, last, ind)
+            figs[f"{ind}_change_pct"], figs[f"{ind}_z"] = pct, z_figure(z)
+    return figs
 
 
-def national(annual_by_area: dict[str, dict[int, Annual]], rules: Rules) -> tuple[dict[int, Annual], int]:
-    """National totals for the baseline year and the latest later year, both summed over the same areas
-    (those that have both years), so a missing area never looks like a loss or a gain. Returns the
-    totals and the number of areas in them."""
+def _judge(annual: dict[int, Annual], latest: int, rules: Rules, legal: dict[str, bool], figs: Doc) -> Verdict:
+    """Both indicators in the regime of `latest`; a legal indicator that cannot be judged makes the
+    state insufficient-data unless another indicator already shows a problem."""
     b = rules.baseline_year
-    later = {y for a in annual_by_area.values() if b in a for y in a if y > b}
-    if not later:
-        base_areas = [a for a in annual_by_area.values() if b in a]
-        if not base_areas:
-            return {}, 0
-        return {b: _total(base_areas, b)}, len(base_areas)
-    latest = max(later)
-    common = [a for a in annual_by_area.values() if b in a and latest in a]
-    return {y: _total(common, y) for y in (b, latest)}, len(common)
+    if rules.regime(latest) == "no-net-loss":
+        verdicts = [no_net_loss(annual, ind, b, latest, rules) for ind in ("green", "canopy")]
+        for ind in ("green", "canopy"):
+            _v, ew_figs = early_warning(annual, ind, latest, rules)
+            figs.setdefault("trend", {})[ind] = {"early_warning": ew_figs}
+    else:
+        verdicts = []
+        for ind in ("green", "canopy"):
+            v = increasing_trend(annual, ind, latest, rules, legal=legal[ind])
+            figs.setdefault("trend", {})[ind] = {**v.figures, "legal": legal[ind]}
+            verdicts.append(v)
+    states = [v.state for v in verdicts]
+    known = [s for s in states if s != "insufficient-data"]
+    unknown = "insufficient-data" in states and worst(known) == "on-track"
+    state = "insufficient-data" if unknown else worst(known)
+    return Verdict(state, [r for v in verdicts for r in v.reasons])
+
+
+def evaluate_area(annual: dict[int, Annual], rules: Rules) -> Evaluation:
+    """An area's state from its annual indicators of one series."""
+    b = rules.baseline_year
+    latest = _latest(annual, rules)
+    figs = _base_figures(annual, rules, latest)
+    if latest is None:
+        why = f"no usable {b} baseline" if b not in annual else f"no usable year after {b}"
+        return Evaluation("insufficient-data", None, figs, [why], None)
+    regime = rules.regime(latest)
+    if regime == "no-net-loss" and b not in annual:
+        return Evaluation("insufficient-data", regime, figs, [f"no usable {b} baseline"], latest)
+    base = annual.get(b)
+    excluded = base is not None and is_excluded(base, rules)
+    figs["excluded"] = excluded
+    verdict = _judge(annual, latest, rules, {"green": False, "canopy": True}, figs)
+    if excluded and regime == "no-net-loss":
+        assert base is not None  # noqa: S101 - excluded implies a baseline
+        why = (f"excluded from the no-net-loss obligation: in {b} green space {share(base, 'green'):.2f} % > "
+               f"{rules.exclusion_green_pct:g} % and tree canopy {share(base, 'canopy'):.2f} % > "
+               f"{rules.exclusion_canopy_pct:g} %")
+        return Evaluation("excluded", regime, figs, [why, *verdict.reasons], latest)
+    prefix = "contribution to the national total: " if regime == "no-net-loss" else ""
+    return Evaluation(verdict.state, regime, figs, [prefix + r for r in verdict.reasons], latest)
 
 
 def _total(areas: list[dict[int, Annual]], y: int) -> Annual:
-    """Sum of areas' annual values; standard errors add in quadrature (areas measured independently)."""
-    return Annual(
-        y,
-        sum(a[y].green_m2 for a in areas),
-        sum(a[y].canopy_m2 for a in areas),
-        min(a[y].n for a in areas),
-        sqrt(sum(a[y].green_se ** 2 for a in areas)),
-        sqrt(sum(a[y].canopy_se ** 2 for a in areas)),
-    )
+    """Sum over areas; standard errors add in quadrature (areas measured independently)."""
+    return Annual(y, sum(a[y].green_m2 for a in areas), sum(a[y].canopy_m2 for a in areas), min(a[y].n for a in areas),
+                  sqrt(sum(a[y].green_se ** 2 for a in areas)), sqrt(sum(a[y].canopy_se ** 2 for a in areas)),
+                  sum(a[y].area_m2 for a in areas))
+
+
+def national_totals(annual_by_area: dict[str, dict[int, Annual]], rules: Rules) -> tuple[dict[int, Annual], Doc]:
+    """National totals, each year summed over the SAME areas, so that a missing area never looks like
+    a loss or a gain: those with the baseline and the latest year (no-net-loss; excluded areas left
+    out) or with the latest year and the six-yearly measurement years (increasing-trend). Years in
+    which one of those areas has no value are left out. Also returns who is in and out, and each
+    area's contribution (its change against the baseline)."""
+    b = rules.baseline_year
+    later = {y for a in annual_by_area.values() for y in a if y > b}
+    latest = max(later) if later else None
+    if latest is None:
+        have = sorted(a for a, ann in annual_by_area.items() if b in ann)
+        totals = {b: _total([annual_by_area[a] for a in have], b)} if have else {}
+        return totals, {"n_areas": len(have), "areas": have, "excluded_areas": [], "left_out_areas": [],
+                        "contributions": []}
+    regime = rules.regime(latest)
+    excluded = sorted(a for a, ann in annual_by_area.items()
+                      if regime == "no-net-loss" and b in ann and is_excluded(ann[b], rules))
+    if regime == "no-net-loss":
+        needed = {b, latest}
+    else:
+        needed = {latest, *[m for m in rules.measurement_years(latest) if m <= latest][-2:]}
+    common = sorted(a for a, ann in annual_by_area.items() if needed <= ann.keys() and a not in excluded)
+    left_out = sorted(a for a in annual_by_area if a not in common and a not in excluded)
+    years = sorted({y for a in common for y in annual_by_area[a]})
+    chosen = [annual_by_area[a] for a in common]
+    totals = {y: _total(chosen, y) for y in years if chosen and all(y in a for a in chosen)}
+    contributions = []
+    for a in common:
+        ann = annual_by_area[a]
+        if b in ann:
+            contributions.append({
+                "area_id": a, "green_change_m2": ann[latest].green_m2 - ann[b].green_m2,
+                "canopy_change_m2": ann[latest].canopy_m2 - ann[b].canopy_m2,
+                "green_change_pct": change(ann[b], ann[latest], "green")[0],
+                "canopy_change_pct": change(ann[b], ann[latest], "canopy")[0],
+            })
+    return totals, {"n_areas": len(common), "areas": common, "excluded_areas": excluded, "left_out_areas": left_out,
+                    "contributions": contributions}
+
+
+def evaluate_national(annual_by_area: dict[str, dict[int, Annual]], rules: Rules) -> Evaluation:
+    """The national state from every area's annual indicators of one series."""
+    totals, who = national_totals(annual_by_area, rules)
+    ev = evaluate_area_totals(totals, rules)
+    figs = {**ev.figures, **who}
+    figs.pop("excluded", None)
+    reasons = [r.removeprefix("contribution to the national total: ") for r in ev.reasons]
+    if who["n_areas"]:
+        reasons.append(f"totals over {who['n_areas']} areas"
+                       + (f"; {len(who['excluded_areas'])} excluded" if who["excluded_areas"] else "")
+                       + (f"; {len(who['left_out_areas'])} left out for missing years" if who["left_out_areas"]
+                          else ""))
+    if ev.regime == "increasing-trend":
+        failing = sorted(a for a in who["areas"]
+                         if increasing_trend(annual_by_area[a], "canopy", ev.latest_year or 0, rules,
+                                             legal=True).state in ("at-risk", "net-loss"))
+        figs["areas_canopy_not_increasing"] = failing
+        reasons.append(f"tree canopy is judged per area: {len(failing)} of {who['n_areas']} areas not increasing")
+    return Evaluation(ev.state, ev.regime, figs, reasons, ev.latest_year)
+
+
+def evaluate_area_totals(totals: dict[int, Annual], rules: Rules) -> Evaluation:
+    """National totals judged as one area whose legal indicator from 2031 is green space."""
+    b = rules.baseline_year
+    latest = _latest(totals, rules)
+    figs = _base_figures(totals, rules, latest)
+    if latest is None:
+        why = f"no area has a usable {b} baseline" if b not in totals else f"no usable year after {b} in any area"
+        return Evaluation("insufficient-data", None, figs, [why], None)
+    regime = rules.regime(latest)
+    if regime == "no-net-loss" and b not in totals:
+        return Evaluation("insufficient-data", regime, figs, [f"no usable {b} baseline"], latest)
+    verdict = _judge(totals, latest, rules, {"green": True, "canopy": False}, figs)
+    return Evaluation(verdict.state, regime, figs, verdict.reasons, latest)
+
+
+def choose_series(evaluations: dict[str, Evaluation], rules: Rules) -> str:
+    """The series the legal state rests on: the first of `series_priority` (official first) whose
+    evaluation is not insufficient-data (an official layer exists for the baseline and a later year);
+    else the first with a baseline value; else the first present. The other series stay visible in
+    the state's `series_states` (the Sentinel-2 early warning beside the official figure)."""
+    present = [s for s in rules.series_priority if s in evaluations] or sorted(evaluations)
+    judged = [s for s in present if evaluations[s].state != "insufficient-data"]
+    based = [s for s in present if evaluations[s].figures.get("baseline_green_m2") is not None]
+    return (judged or based or present or [rules.series_priority[-1]])[0]

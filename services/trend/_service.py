@@ -1,5 +1,11 @@
 """Observations in, compliance states and alerts out, with a transactional outbox for alerts.
 
+Each observation is stored under (area, series, date), so a redelivered one overwrites itself; the
+area's annual indicators, its state and the national state are then recomputed from everything
+stored. Every series is kept: the state rests on the official one when it can be judged on it
+(`choose_series`), always says which, and lists the state on every series in `series_states`.
+
+A state document is written (with a history entry) and published only when its content changes.
 An alert is written to the outbox (table `outbox`, keyed by its deterministic id) before it is sent,
 and to `outbox_pending` until the bus has acknowledged it (`after_flush`). A crash in between leaves
 it pending, and the next message for that area sends it again with the same id; an alert already in
@@ -8,7 +14,6 @@ the outbox is never raised twice.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,28 +21,23 @@ from greenwatch.schemas import ALERT, COMPLIANCE_STATE, OBSERVATION, Event, make
 from greenwatch.services import metrics, topics
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.store import Doc, Store
-from greenwatch.services.trend._rules import Annual, Rules, annual_indicators, evaluate, national
+from greenwatch.services.trend._alerts import Alert, gap_alert, state_alerts
+from greenwatch.services.trend._annual import Annual, annual_indicators
+from greenwatch.services.trend._rules import Evaluation, Rules, choose_series, evaluate_area, evaluate_national
 
 SOURCE = "greenwatch/trend"
 NATIONAL = "national"
 OBS, ANNUAL, STATES, HISTORY, OUTBOX, PENDING = (
     "obs", "annual", "states", "state_history", "outbox", "outbox_pending",
 )
-SEVERITY = {"net-loss": "critical", "at-risk": "warning", "on-track": "info",
-            "insufficient-data": "info", "excluded": "info"}
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _alerting_change(previous: str | None, state: str) -> bool:
-    """State changes that raise an alert: every change except the first evaluation of an area (no
-    previous state) and the arrival of enough data to show it on track (insufficient-data -> on-track),
-    which is news to nobody."""
-    if previous is None or previous == state:
-        return False
-    return not (previous == "insufficient-data" and state == "on-track")
+def _annual_from(doc: Doc) -> dict[str, dict[int, Annual]]:
+    return {s: {int(y): Annual.from_doc(a) for y, a in years.items()} for s, years in doc.items()}
 
 
 class TrendService:
@@ -55,20 +55,27 @@ class TrendService:
         if event["type"] != OBSERVATION.type:
             return []
         obs = event["data"]
-        area = obs["area_id"]
-        self.store.put(OBS, f"{area}/{obs['date']}", obs)
+        area, series = obs["area_id"], obs["series"]
+        if self.store.get(OBS, f"{area}/{series}/{obs['date']}") != obs:  # durable writes only for news
+            self.store.put(OBS, f"{area}/{series}/{obs['date']}", obs)
         observations = [d for _, d in self.store.scan(OBS, area + "/")]
-        annual = annual_indicators(observations, self.rules)
-        self.store.put(ANNUAL, area, {str(y): asdict(a) for y, a in annual.items()})
-        out: list[Outgoing] = []
-        out += self._update_state(area, annual, obs["series"], event.get("traceid"))
-        all_annual = {
-            key: {int(y): Annual(**a) for y, a in doc.items()} for key, doc in self.store.scan(ANNUAL)
+        r = self.rules
+        by_series = {
+            s: annual_indicators(observations, (r.season_start_month, r.season_end_month),
+                                 r.min_observations_per_year, series=s)
+            for s in sorted({o["series"] for o in observations})
         }
-        nat, _n_areas = national(all_annual, self.rules)
-        out += self._update_state(NATIONAL, nat, obs["series"], event.get("traceid"))
-        out += self._pending(area) + self._pending(NATIONAL)
-        return out
+        annual_doc = {s: {str(y): a.to_doc() for y, a in ann.items()} for s, ann in by_series.items()}
+        if self.store.get(ANNUAL, area) != annual_doc:
+            self.store.put(ANNUAL, area, annual_doc)
+        trace = event.get("traceid")
+        evaluations = {s: evaluate_area(ann, r) for s, ann in by_series.items()}
+        out = self._update(area, evaluations, choose_series(evaluations, r), trace)
+        gap = gap_alert(area, self._label(area), series, observations, r)
+        if gap is not None:
+            self._raise(area, series, gap, {})
+        out += self._national(trace)
+        return out + self._pending(area) + self._pending(NATIONAL)
 
     def after_flush(self) -> None:
         for key in self._sent:
@@ -76,51 +83,60 @@ class TrendService:
         self._sent = {}
 
     # -- internals -----------------------------------------------------------------------------
-    def _update_state(self, area: str, annual: dict[int, Annual], series: str, trace: Any) -> list[Outgoing]:
-        state, figures, reasons, latest_year = evaluate(annual, self.rules)
+    def _national(self, trace: Any) -> list[Outgoing]:
+        by_series: dict[str, dict[str, dict[int, Annual]]] = {}
+        for area, doc in self.store.scan(ANNUAL):
+            for s, ann in _annual_from(doc).items():
+                by_series.setdefault(s, {})[area] = ann
+        if not by_series:
+            return []
+        evaluations = {s: evaluate_national(areas, self.rules) for s, areas in by_series.items()}
+        return self._update(NATIONAL, evaluations, choose_series(evaluations, self.rules), trace)
+
+    def _update(self, area: str, evaluations: dict[str, Evaluation], series: str, trace: Any) -> list[Outgoing]:
+        ev = evaluations[series]
         previous = self.store.get(STATES, area)
         prev_state = previous["state"] if previous else None
+        doc = {
+            "area_id": area, "state": ev.state, "series": series, "regime": ev.regime,
+            "baseline_year": self.rules.baseline_year, "latest_year": ev.latest_year, "figures": ev.figures,
+            "reasons": ev.reasons, "previous_state": prev_state,
+            "series_states": {s: {"state": e.state, "latest_year": e.latest_year, "regime": e.regime}
+                              for s, e in sorted(evaluations.items())},
+        }
         out: list[Outgoing] = []
-        if previous is None or previous["state"] != state or previous["figures"] != figures:
-            doc = {
-                "area_id": area, "state": state, "series": series, "baseline_year": self.rules.baseline_year,
-                "latest_year": latest_year, "evaluated_at": _now(), "figures": figures, "reasons": reasons,
-                "previous_state": prev_state,
-            }
+        if previous is None or any(previous.get(k) != doc[k] for k in doc if k != "previous_state"):
+            if previous is not None and previous["state"] == ev.state:
+                doc["previous_state"] = previous.get("previous_state")  # the last *different* state
+            content = stable_id("state", area, repr(sorted((k, repr(v)) for k, v in doc.items())))
+            doc["evaluated_at"] = _now()
             self.store.put(STATES, area, doc)
-            self.store.put(HISTORY, f"{area}/{doc['evaluated_at']}", doc)
-            ev = make_event(COMPLIANCE_STATE, doc, source=SOURCE, subject=area, trace_id=trace,
-                            event_id=stable_id("state", area, state, repr(sorted(figures.items()))))
-            out.append(Outgoing(topics.STATES, area, ev))
-        if _alerting_change(prev_state, state):
-            self._raise(area, "state-change", SEVERITY[state], series, figures,
-                        f"{self._label(area)}: {prev_state} -> {state}; " + "; ".join(reasons),
-                        from_state=prev_state, to_state=state, latest_year=latest_year)
-        canopy = figures.get("canopy_change_pct")
-        if canopy is not None and canopy < -self.rules.canopy_loss_alert_pct:
-            self._raise(area, "canopy-loss", "critical", series, figures,
-                        f"{self._label(area)}: tree canopy {canopy:+.1f} % in {latest_year} against "
-                        f"{self.rules.baseline_year} (threshold -{self.rules.canopy_loss_alert_pct:g} %)",
-                        latest_year=latest_year)
+            self.store.put(HISTORY, f"{area}/{doc['evaluated_at']}/{content[:8]}", doc)
+            ev_out = make_event(COMPLIANCE_STATE, doc, source=SOURCE, subject=area, trace_id=trace,
+                                event_id=content)
+            out.append(Outgoing(topics.STATES, area, ev_out))
+        for alert in state_alerts(area, self._label(area), series, prev_state, ev, self.rules):
+            self._raise(area, series, alert, ev.figures)
         return out
 
     def _label(self, area: str) -> str:
+        if area == NATIONAL:
+            return "national total"
         name = self.area_names.get(area)
         return f"{name} ({area})" if name else area
 
-    def _raise(self, area: str, alert_type: str, severity: str, series: str, figures: Doc, message: str, *,
-               latest_year: int | None, from_state: str | None = None, to_state: str | None = None) -> None:
-        alert_id = stable_id(area, alert_type, series, from_state, to_state, latest_year)
-        if self.store.get(OUTBOX, alert_id) is not None:
+    def _raise(self, area: str, series: str, alert: Alert, figures: Doc) -> None:
+        if self.store.get(OUTBOX, alert.alert_id) is not None:
             return  # raised before: never twice
-        alert = {
-            "alert_id": alert_id, "area_id": area, "area_name": self.area_names.get(area),
-            "alert_type": alert_type, "severity": severity, "message": message, "series": series,
-            "from_state": from_state, "to_state": to_state, "figures": figures, "raised_at": _now(),
+        doc = {
+            "alert_id": alert.alert_id, "area_id": area, "area_name": self.area_names.get(area),
+            "alert_type": alert.alert_type, "severity": alert.severity, "message": alert.message,
+            "series": series, "from_state": None, "to_state": None, "figures": _alert_figures(figures),
+            "raised_at": _now(), **alert.extra,
         }
-        self.store.put(OUTBOX, alert_id, alert)
-        self.store.put(PENDING, f"{area}/{alert_id}", alert)
-        metrics.ALERTS.labels(alert_type).inc()
+        self.store.put(OUTBOX, alert.alert_id, doc)
+        self.store.put(PENDING, f"{area}/{alert.alert_id}", doc)
+        metrics.ALERTS.labels(alert.alert_type).inc()
 
     def _pending(self, area: str) -> list[Outgoing]:
         out = []
@@ -131,3 +147,10 @@ class TrendService:
             out.append(Outgoing(topics.ALERTS, area, ev))
             self._sent[key] = None
         return out
+
+
+def _alert_figures(figures: Doc) -> Doc:
+    """The headline figures only (an alert is a notification, the state holds the rest)."""
+    keep = ("baseline_green_m2", "latest_green_m2", "baseline_canopy_m2", "latest_canopy_m2", "green_change_pct",
+            "canopy_change_pct", "green_z", "canopy_z", "n_usable_baseline", "n_usable_latest", "n_areas")
+    return {k: figures[k] for k in keep if k in figures}

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from greenwatch.services.areas import AreaSet, Grid
+from greenwatch.services.areas import AreaSet, Grid, LabelRaster
 from greenwatch.services.errors import PermanentError
+from greenwatch.services.worker._timeouts import with_timeouts
 from greenwatch.services.worker.reader import EopfProduct, open_product
 
 
@@ -19,9 +20,11 @@ class ProductOpener:
     an arbitrary URL), and keeps a few open for the tasks of the same scene."""
 
     def __init__(self, allowed_schemes: Sequence[str], storage_options: dict[str, Any] | None = None,
-                 keep: int = 4) -> None:
+                 keep: int = 4, read_timeout_s: float | None = None) -> None:
+        """`read_timeout_s`: a remote (https, s3) read stalled this long fails and the task is retried."""
         self.allowed_schemes = set(allowed_schemes)
         self.storage_options = storage_options
+        self.read_timeout_s = read_timeout_s
         self._open: OrderedDict[str, EopfProduct] = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()
@@ -38,7 +41,7 @@ class ProductOpener:
                 return self._open[href]
         # ProductReadError (missing or corrupt data) is permanent: the task is dead-lettered with the
         # reason; network errors pass through and are retried.
-        product = open_product(href, storage_options=self.storage_options)
+        product = open_product(href, storage_options=with_timeouts(scheme, self.read_timeout_s, self.storage_options))
         with self._lock:
             self._open[href] = product
             while len(self._open) > self._keep:
@@ -52,6 +55,12 @@ def product_grid(product: EopfProduct) -> Grid:
     return Grid(crs=product.crs, transform=(a, b, c, d, e, f), shape=(h, w))
 
 
+def label_raster(areas: AreaSet, product: EopfProduct, cache_dir: Path | None) -> LabelRaster:
+    """The area labels on the product's grid, chunked like its 10 m bands (planner and worker share it)."""
+    return areas.label_raster(product_grid(product), product.chunks, cache_dir)
+
+
 def area_labels(areas: AreaSet, product: EopfProduct, cache_dir: Path | None) -> tuple[Grid, Any]:
-    grid = product_grid(product)
-    return grid, areas.labels(grid, cache_dir)
+    """The grid and the whole label raster (for tools and brute-force checks)."""
+    raster = label_raster(areas, product, cache_dir)
+    return raster.grid, raster.full()

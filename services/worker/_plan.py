@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from greenwatch.schemas import SCENE_DISCOVERED, SCENE_SUPERSEDED, TILE_TASK, Event, make_event, stable_id
 from greenwatch.services import topics
 from greenwatch.services.areas import AreaSet
 from greenwatch.services.ledger import Ledger
 from greenwatch.services.runtime import Outgoing
-from greenwatch.services.worker._common import ProductOpener, area_labels
+from greenwatch.services.worker._common import ProductOpener, label_raster
 
 SOURCE = "greenwatch/planner"
 
@@ -43,7 +41,8 @@ class Planner:
         if doc is None:
             self.ledger.discovered(scene)
         product = self.opener(scene["product_href"])
-        grid, labels = area_labels(self.areas, product, self.cache_dir)
+        raster = label_raster(self.areas, product, self.cache_dir)
+        grid = raster.grid
         ch, cw = product.chunks
         height, width = grid.shape
         windows: list[tuple[int, int, int, int, list[str]]] = []
@@ -51,8 +50,7 @@ class Planner:
         for row in range(0, height, ch):
             for col in range(0, width, cw):
                 h, w = min(ch, height - row), min(cw, width - col)
-                present = np.unique(labels[row : row + h, col : col + w])
-                ids = [self.areas.ids[i] for i in present if i >= 0]
+                ids = [self.areas.ids[i] for i in raster.areas_in(row, col, h, w)]
                 if not ids:
                     continue
                 windows.append((row, col, h, w, ids))

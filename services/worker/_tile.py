@@ -1,19 +1,39 @@
-"""One tile task -> per-area class counts (one tile-result message per area, keyed by area id)."""
+"""One tile task -> per-area class counts (one tile-result message per area, keyed by area id), and the
+task's window of the class map and canopy fraction in the results Zarr.
+
+The task's arrays (three bands, SCL, area labels) come from the `Prefetcher`: read ahead on a thread
+pool while the previous task is classified (see `_prefetch.py`). Counting uses the area set's global
+labels (no per-window remapping); an area gets a result when it has at least one pixel in the window,
+which is the planner's rule for `area_tiles` as both read the same label raster.
+
+Effects are durable before `handle` returns (maps written, tile outcome in the ledger), so the runtime
+may commit; a redelivered task rewrites the same map chunks and sends results with the same ids.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from greenwatch import kernels
 from greenwatch.schemas import TILE_RESULT, TILE_TASK, Event, make_event, stable_id
 from greenwatch.services import topics
-from greenwatch.services.areas import AreaSet
+from greenwatch.services.areas import AreaSet, Grid
 from greenwatch.services.errors import PermanentError
 from greenwatch.services.ledger import Ledger
 from greenwatch.services.runtime import Outgoing
-from greenwatch.services.worker._common import ProductOpener, area_labels
+from greenwatch.services.worker._buffers import BufferPool
+from greenwatch.services.worker._common import ProductOpener, label_raster, product_grid
+from greenwatch.services.worker._maps import MapWriter
+from greenwatch.services.worker._prefetch import Job, Prefetcher
+from greenwatch.services.worker._window import ProductWindows
 
 SOURCE = "greenwatch/worker"
 CLASS_NAMES = ("invalid", "water", "tree", "other_green", "not_green")
@@ -30,7 +50,11 @@ class TileWorker:
     topics = (topics.TASKS,)
 
     def __init__(self, *, areas: AreaSet, ledger: Ledger, opener: ProductOpener,
-                 params: kernels.ClassifyParams, cache_dir: Path | None = None, threads: int | None = None) -> None:
+                 params: kernels.ClassifyParams, cache_dir: Path | None = None, threads: int | None = None,
+                 maps: MapWriter | None = None, read_threads: int | None = None, prefetch: int = 2) -> None:
+        """`threads`: Numba threads of the kernel (None: all); `read_threads`: chunk decoders (None: one
+        per core); `prefetch`: tasks read ahead of the one being classified; `maps`: where class maps go
+        (None: not written)."""
         self.areas = areas
         self.ledger = ledger
         self.opener = opener
@@ -38,37 +62,77 @@ class TileWorker:
         self.kernel_version = kernels.kernel_version(params)
         self.cache_dir = cache_dir
         self.threads = threads
+        self.maps = maps
         self._software = software()
+        self._reads = Prefetcher(read_threads or os.cpu_count() or 1, prefetch)
+        self._windows: OrderedDict[str, ProductWindows] = OrderedDict()
+        self._buffers = BufferPool(keep_per_shape=3 * (prefetch + 2))
+
+    # -- reading ------------------------------------------------------------------------------------
+    def prefetch(self, values: Sequence[bytes]) -> None:
+        """Called by the runtime with a polled batch before it is handled: start reading its tasks."""
+        upcoming = []
+        for value in values:
+            # only a hint: plain JSON, no schema validation (the runtime validates each message before
+            # `handle`, and a malformed one is dead-lettered there; validating twice cost ~2 ms a task)
+            try:
+                event = json.loads(value)
+                task = event["data"]
+                if event["type"] == TILE_TASK.type and self._runs(task):
+                    upcoming.append((str(task["task_id"]), partial(self._plan_reads, task)))
+            except (ValueError, TypeError, KeyError):
+                continue
+        self._reads.hint(upcoming)
+
+    def _runs(self, task: dict[str, Any]) -> bool:
+        return bool(task["kernel_version"] == self.kernel_version and task["area_set_version"] == self.areas.version)
+
+    def _plan_reads(self, task: dict[str, Any]) -> list[Job]:
+        product = self.opener(task["product_href"])
+        windows = self._windows.get(task["product_href"])
+        if windows is None or windows.product is not product:
+            windows = ProductWindows(product, pool=self._buffers)
+            self._windows[task["product_href"]] = windows
+            while len(self._windows) > 4:
+                self._windows.popitem(last=False)
+        raster = label_raster(self.areas, product, self.cache_dir)
+        w = task["window"]
+        r, c, h, wd = w["row"], w["col"], w["height"], w["width"]
+        return [*windows.jobs(r, c, h, wd), lambda: raster.window(r, c, h, wd)]
+
+    # -- handling -----------------------------------------------------------------------------------
+    def count(self, task: dict[str, Any]) -> tuple[kernels.AreaCounts, Grid]:
+        """Read, classify and count one task's window (and write its maps): the data path, without the
+        messages and the ledger. Counts are per area of the whole set (global labels)."""
+        # ProductReadError (a missing or corrupt chunk) is permanent: dead-lettered at once, with the reason
+        b03, b04, b08, scl, labels = self._reads.take(task["task_id"], partial(self._plan_reads, task))
+        product = self.opener(task["product_href"])
+        grid = product_grid(product)
+        radiometry = kernels.radiometry_for(task.get("processing_baseline"), product.scale_factor, product.add_offset)
+        counts = kernels.classify_count(
+            b03, b04, b08, scl, labels, len(self.areas.ids), radiometry, self.params, threads=self.threads
+        )
+        if self.maps is not None:
+            class_map, canopy = kernels.classify(b03, b04, b08, scl, radiometry, self.params, threads=self.threads)
+            self.maps.write(task, grid, product.chunks, class_map, canopy)
+        self._buffers.give_back([b03, b04, b08])  # decoded into again by the next tasks' reads
+        return counts, grid
 
     def handle(self, event: Event) -> list[Outgoing]:
         if event["type"] != TILE_TASK.type:
             return []
         task = event["data"]
-        if task["kernel_version"] != self.kernel_version or task["area_set_version"] != self.areas.version:
+        if not self._runs(task):
             raise PermanentError(
                 f"task made for kernel {task['kernel_version']} / areas {task['area_set_version']}, "
                 f"this worker runs {self.kernel_version} / {self.areas.version}: re-run the scene"
             )
-        product = self.opener(task["product_href"])
-        grid, labels = area_labels(self.areas, product, self.cache_dir)
-        win = task["window"]
-        r, c, h, w = win["row"], win["col"], win["height"], win["width"]
-        b03, b04, b08, scl = product.read_window(r, c, h, w)  # ProductReadError: dead-lettered at once
-        window_labels = labels[r : r + h, c : c + w]
-        present = np.unique(window_labels)
-        present = present[present >= 0]
-        lut = np.full(len(self.areas.ids) + 1, -1, dtype=np.int32)
-        lut[present + 1] = np.arange(len(present), dtype=np.int32)
-        local = lut[window_labels + 1]
-        radiometry = kernels.radiometry_for(task.get("processing_baseline"), product.scale_factor, product.add_offset)
-        counts = kernels.classify_count(
-            b03, b04, b08, scl, local, len(present), radiometry, self.params, threads=self.threads
-        )
-        area_pixels = np.bincount(local[local >= 0].ravel(), minlength=len(present))
+        counts, grid = self.count(task)
+        area_pixels = counts.class_counts.sum(axis=1)  # every labelled pixel has a class, INVALID included
         out: list[Outgoing] = []
-        for j, gi in enumerate(present):
+        for gi in np.nonzero(area_pixels)[0]:
             area_id = self.areas.ids[int(gi)]
-            cc = counts.class_counts[j]
+            cc = counts.class_counts[gi]
             data = {
                 "task_id": task["task_id"],
                 "scene_id": task["scene_id"],
@@ -77,10 +141,10 @@ class TileWorker:
                 "area_id": area_id,
                 "area_tiles": task["area_tiles"].get(area_id, 1),
                 "pixel_area_m2": grid.pixel_area_m2,
-                "area_pixels": int(area_pixels[j]),
+                "area_pixels": int(area_pixels[gi]),
                 "class_counts": {name: int(cc[k]) for k, name in enumerate(CLASS_NAMES)},
-                "valid_count": int(counts.valid[j]),
-                "canopy_fraction_sum": float(counts.canopy_sum[j]),
+                "valid_count": int(counts.valid[gi]),
+                "canopy_fraction_sum": float(counts.canopy_sum[gi]),
                 "kernel_version": self.kernel_version,
                 "area_set_version": self.areas.version,
                 "provenance": {
@@ -99,3 +163,6 @@ class TileWorker:
     def on_dead_letter(self, event: Event | None, reason: str) -> None:
         if event is not None and event["type"] == TILE_TASK.type:
             self.ledger.tile_failed(event["data"]["scene_id"], event["data"]["task_id"], reason)
+
+    def close(self) -> None:
+        self._reads.close()

@@ -366,6 +366,17 @@ class EopfProduct:
             return (res, 0.0, xmin, 0.0, -res, ymax)
         raise ProductReadError("no georeferencing (proj:transform, x/y coordinates or proj:bbox)", path=self.href)
 
+    def arrays(self) -> dict[str, zarr.Array[Any]]:
+        """The arrays `read_window` reads (b03, b04, b08 at 10 m; scl at 20 m), for chunk-level readers."""
+        return {**self._bands, "scl": self._scl}
+
+    def array_path(self, name: str) -> str:
+        return SCL_PATH if name == "scl" else f"{R10M}/{name}"
+
+    def read_part(self, name: str, rows: slice, cols: slice) -> np.ndarray:
+        """Any rectangle of one array through Zarr, with the same error mapping as `read_window`."""
+        return self._read(self.arrays()[name], (rows, cols), self.array_path(name))
+
     def read_window(self, row: int, col: int, height: int, width: int) -> Window:
         """b03, b04, b08 (uint16, height x width) and SCL (uint8, ceil(h/2) x ceil(w/2)) of a window."""
         _check_window(self.shape, row, col, height, width)

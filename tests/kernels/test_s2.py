@@ -29,7 +29,7 @@ OTHER_PARAMS = ClassifyParams(ndvi_green=0.3, ndvi_tree=0.6, ndwi_water=0.1, ndv
 def assert_maps_equal(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]) -> None:
     assert got[0].dtype == np.uint8 and got[1].dtype == np.float32
     np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])  # NaN == NaN here; bit-identical values
+    np.testing.assert_array_equal(got[1].view(np.uint32), want[1].view(np.uint32))  # bit for bit
 
 
 @KERNEL_SETTINGS

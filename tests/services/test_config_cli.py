@@ -46,9 +46,14 @@ def test_metrics_are_served_over_http() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     metrics.MESSAGES_IN.labels("test", "t").inc()
+    metrics.MESSAGES_OUT.labels("test", "t").inc()
+    metrics.MESSAGES_FAILED.labels("test", "t", "dlq").inc()
+    metrics.HANDLER_SECONDS.labels("test").observe(0.01)
+    metrics.CONSUMER_LAG.labels("test").set(3)
     metrics.serve(port)
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     for name in ("greenwatch_messages_in_total", "greenwatch_messages_out_total", "greenwatch_messages_failed_total",
                  "greenwatch_handler_seconds_bucket", "greenwatch_consumer_lag"):
         assert name in body
     assert 'greenwatch_messages_in_total{service="test",topic="t"}' in body
+    assert 'greenwatch_consumer_lag{service="test"} 3.0' in body
