@@ -244,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    for noisy in ("kafka", "httpx", "rasterio"):  # their INFO lines drown ours
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings(args.config)
     result = args.func(settings, args)
     return int(result)
