@@ -23,7 +23,13 @@ from kafka import (
     OffsetSpec,
     TopicPartition,
 )
-from kafka.errors import CommitFailedError, KafkaTimeoutError, RebalanceInProgressError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+)
 from kafka.net.compat import KafkaNetClient
 
 from greenwatch.services.bus._base import Record
@@ -72,7 +78,9 @@ class DeliveryFailed(KafkaBusError, TransientError):
 class CommitFailed(KafkaBusError, TransientError):
     """The group rebalanced before the commit (a member joined or left, or the broker restarted and
     forgot this member); the uncommitted records will be delivered again (to this member or another).
-    Drop the batch's work that is not yet durable and poll again: polling rejoins the group."""
+    Drop the batch's work that is not yet durable and poll again: polling rejoins the group. Also
+    raised when the broker did not answer (a retriable kafka-python error): then the positions are
+    kept and the next commit includes them."""
 
 
 def client_config(
@@ -383,7 +391,14 @@ class KafkaBusConsumer:
         return known
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
-        batches = self._consumer.poll(timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records)
+        try:
+            batches = self._consumer.poll(timeout_ms=max(0, int(timeout_s * 1000)), max_records=max_records)
+        except KafkaError as exc:  # the broker away: nothing polled this time; kafka-python reconnects
+            if not exc.retriable:
+                raise
+            log.warning("poll failed (%r); polling again", exc)
+            time.sleep(max(0.1, timeout_s))
+            return []
         out: list[Record] = []
         positions: dict[TopicPartition, tuple[int, int]] = {}
         for tp, records in batches.items():
@@ -411,6 +426,10 @@ class KafkaBusConsumer:
         except (CommitFailedError, RebalanceInProgressError) as exc:
             self._forget(offsets)
             raise CommitFailed(str(exc)) from exc
+        except KafkaError as exc:  # the broker away (connection refused, timeout): keep the positions
+            if not exc.retriable:
+                raise
+            raise CommitFailed(f"not committed now, the next commit includes it: {exc!r}") from exc
         with self._lock:
             for tp, done in offsets.items():
                 self._committed[tp] = done.offset
