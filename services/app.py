@@ -148,7 +148,8 @@ class App:
     def worker(self) -> Composite:
         params = kernels.ClassifyParams()
         opener = ProductOpener(self.settings.work.allowed_href_schemes,
-                               read_timeout_s=self.settings.work.read_timeout_s)
+                               read_timeout_s=self.settings.work.read_timeout_s,
+                               allowed_hosts=self.settings.work.allowed_href_hosts)
         cache = self.settings.data_dir / "cache" / "areas"
         w = self.settings.work
         return Composite("worker", [

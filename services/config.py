@@ -88,6 +88,9 @@ class WatchSettings(_Section):
 class WorkSettings(_Section):
     max_attempts: int = Field(default=3, ge=1, description="tries before a message is dead-lettered")
     allowed_href_schemes: list[str] = Field(default_factory=lambda: ["file", "https", "s3"])
+    allowed_href_hosts: list[str] = Field(
+        default_factory=lambda: ["*.eodc.eu", "*.dataspace.copernicus.eu", "*.cloud.ovh.net"],
+        description="hosts (or *.suffix) a worker may read products from over the network; file paths have none")
     read_threads: int = Field(default=0, ge=0, description="threads decoding chunks; 0: one per core")
     prefetch_tasks: int = Field(default=2, ge=0, description="tile tasks read ahead of the one being classified")
     kernel_threads: int = Field(default=1, ge=0, description="Numba threads per kernel call; 0: all cores (the "

@@ -20,9 +20,12 @@ class ProductOpener:
     an arbitrary URL), and keeps a few open for the tasks of the same scene."""
 
     def __init__(self, allowed_schemes: Sequence[str], storage_options: dict[str, Any] | None = None,
-                 keep: int = 4, read_timeout_s: float | None = None) -> None:
-        """`read_timeout_s`: a remote (https, s3) read stalled this long fails and the task is retried."""
+                 keep: int = 4, read_timeout_s: float | None = None,
+                 allowed_hosts: Sequence[str] | None = None) -> None:
+        """`read_timeout_s`: a remote (https, s3) read stalled this long fails and the task is retried.
+        `allowed_hosts`: hosts, or `*.suffix` patterns, a product URL may name; None: any host."""
         self.allowed_schemes = set(allowed_schemes)
+        self.allowed_hosts = None if allowed_hosts is None else [h.lower() for h in allowed_hosts]
         self.storage_options = storage_options
         self.read_timeout_s = read_timeout_s
         self._open: OrderedDict[str, EopfProduct] = OrderedDict()
@@ -35,6 +38,11 @@ class ProductOpener:
             scheme = "file"
         if scheme not in self.allowed_schemes:
             raise PermanentError(f"href scheme {scheme!r} not allowed (allowed: {sorted(self.allowed_schemes)})")
+        host = (urlparse(href).hostname or "").lower()
+        if host and self.allowed_hosts is not None and not any(
+            host == h or (h.startswith("*.") and host.endswith(h[1:])) for h in self.allowed_hosts
+        ):
+            raise PermanentError(f"href host {host!r} not allowed (allowed: {self.allowed_hosts})")
         with self._lock:
             if href in self._open:
                 self._open.move_to_end(href)

@@ -277,4 +277,4 @@ def http_items(items: list[Path], products: Path, base_url: str, out: Path) -> l
 
 
 def http_work_settings(read_timeout_s: float) -> WorkSettings:
-    return WorkSettings(allowed_href_schemes=["http"], read_timeout_s=read_timeout_s)
+    return WorkSettings(allowed_href_schemes=["http"], allowed_href_hosts=["127.0.0.1"], read_timeout_s=read_timeout_s)

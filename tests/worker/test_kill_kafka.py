@@ -119,6 +119,7 @@ def test_a_worker_killed_mid_task_loses_nothing(
         "GREENWATCH_BUS__PARTITIONS": "2",
         "GREENWATCH_STORE__KIND": "kafka",
         "GREENWATCH_WORK__ALLOWED_HREF_SCHEMES": '["http"]',
+        "GREENWATCH_WORK__ALLOWED_HREF_HOSTS": '["127.0.0.1"]',
         "GREENWATCH_METRICS__ENABLED": "false",
     }
     if "session_timeout_s" in BusSettings.model_fields:  # the dead member's partitions move on after 6 s
