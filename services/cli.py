@@ -14,10 +14,23 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenwatch.services.config import Settings, effective_toml, load_settings
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
 log = logging.getLogger("greenwatch")
+
+
+def _progress() -> Progress:
+    """A rich progress bar on stderr, so that stdout stays machine-readable (JSON, lists)."""
+    from rich.console import Console  # noqa: PLC0415 - keep `--help` fast
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True))
 
 
 def _stop_event() -> threading.Event:
@@ -55,7 +68,15 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
             print(f"--backfill {args.backfill!r}: expected START..END (YYYY-MM-DD..YYYY-MM-DD)", file=sys.stderr)
             return 2
         try:
-            report = watcher.backfill(start, end, restart=args.restart)
+            with _progress() as bar:
+                tasks: dict[str, TaskID] = {}
+
+                def on_slice(source: str, done: int, total: int) -> None:
+                    if source not in tasks:
+                        tasks[source] = bar.add_task(f"backfill {source}", total=total)
+                    bar.update(tasks[source], completed=done)
+
+                report = watcher.backfill(start, end, restart=args.restart, on_slice=on_slice)
         except ValueError as exc:
             print(f"--backfill {args.backfill!r}: {exc}", file=sys.stderr)
             return 2
@@ -156,7 +177,10 @@ def cmd_scenes(settings: Settings, args: argparse.Namespace) -> int:
         for line in list_scenes(app, flt=flt, as_json=args.json):
             print(line)
         return 0
-    n = rerun_scenes(app, flt=flt, dry_run=args.dry_run)
+    with _progress() as bar:
+        task = bar.add_task("re-queue scenes", total=None)
+        n = rerun_scenes(app, flt=flt, dry_run=args.dry_run,
+                         on_progress=lambda done, total: bar.update(task, completed=done, total=total))
     print(f"would re-queue {n} scenes" if args.dry_run else f"re-queued {n} scenes")
     return 0
 

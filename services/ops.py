@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -97,7 +97,7 @@ def list_scenes(app: App, *, state: str | None = None, since: str | None = None,
 
 def rerun_scenes(app: App, *, state: str | None = None, since: str | None = None, tile: str | None = None,
                  kernel: str | None = None, scene: str | None = None, flt: SceneFilter | None = None,
-                 dry_run: bool = False) -> int:
+                 dry_run: bool = False, on_progress: Callable[[int, int], object] | None = None) -> int:
     """Re-queue every scene matching all given filters (bulk re-run); returns how many. Superseded
     scenes are left alone unless the filter asks for them by state or id: a newer product replaced
     them. Scenes the watcher only announced as superseded (never discovered) have nothing to re-run."""
@@ -106,13 +106,14 @@ def rerun_scenes(app: App, *, state: str | None = None, since: str | None = None
               if doc.get("scene") and (doc.get("state") != "superseded" or flt.state or flt.scene)]
     if dry_run:
         return len(chosen)
-    for scene_id in chosen:
+    for done, scene_id in enumerate(chosen, start=1):
         data = app.ledger.reset(scene_id)
-        if data is None:
-            continue
-        ev = make_event(SCENE_DISCOVERED, data, source="greenwatch/ops", subject=scene_id,
-                        trace_id=new_trace_id())
-        publish(app.bus, [Outgoing(topics.SCENES, scene_id, ev)], service="ops")
+        if data is not None:
+            ev = make_event(SCENE_DISCOVERED, data, source="greenwatch/ops", subject=scene_id,
+                            trace_id=new_trace_id())
+            publish(app.bus, [Outgoing(topics.SCENES, scene_id, ev)], service="ops")
+        if on_progress is not None:
+            on_progress(done, len(chosen))
     app.bus.flush()
     return len(chosen)
 

@@ -119,11 +119,13 @@ class Watcher:
         report.retries = self.client.stats.retries - retries0
         return report
 
-    def backfill(self, start: str, end: str, *, restart: bool = False) -> PollReport:
+    def backfill(self, start: str, end: str, *, restart: bool = False,
+                 on_slice: Callable[[str, int, int], object] | None = None) -> PollReport:
         """Search `start..end` (dates, inclusive) in slices of `backfill_slice`, recording after each
         slice where the next one starts, so a backfill stopped anywhere (crash, Ctrl-C, an API down
         longer than the retry budget) resumes there when run again with the same range. `restart`
-        forgets the progress. Items already published are skipped either way."""
+        forgets the progress. Items already published are skipped either way. `on_slice(source, days
+        done, days in all)` is called after each slice (progress bars)."""
         d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
         if d1 < d0:
             raise ValueError(f"backfill range {start}..{end} ends before it starts")
@@ -155,6 +157,8 @@ class Watcher:
                 self.store.put(BACKFILL, key, {"source": source.key, "start": str(d0), "end": str(d1),
                                                "next": str(day), "finished": day > d1,
                                                "updated_at": _iso(self.clock())})
+                if on_slice is not None:
+                    on_slice(source.key, (min(day, d1 + timedelta(days=1)) - d0).days, (d1 - d0).days + 1)
         report.requests = self.client.stats.requests - requests0
         report.retries = self.client.stats.retries - retries0
         return report

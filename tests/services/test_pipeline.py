@@ -109,3 +109,13 @@ def test_a_run_killed_after_tile_results_restarts_to_the_same_series(
     assert killed_at is not None, "the run ended before it could be killed between results and merge"
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     xr.testing.assert_identical(_series(tmp_path), _series(finished.settings.data_dir))
+
+
+def test_a_bulk_rerun_reports_progress_per_scene(finished: App) -> None:
+    before = _series(finished.settings.data_dir)
+    calls: list[tuple[int, int]] = []
+    first_two = sorted(d["scene_id"] for d in finished.ledger.list())[:1]
+    n = rerun_scenes(finished, scene=first_two[0], on_progress=lambda done, total: calls.append((done, total)))
+    assert n == 1 and calls == [(1, 1)]
+    drain(finished, finished.services())
+    xr.testing.assert_identical(before, _series(finished.settings.data_dir))
