@@ -6,7 +6,9 @@ Nothing here knows about Kafka or storage; services validate with these function
 from greenwatch.schemas._events import Event, decode, encode, make_event, new_trace_id, stable_id, validate_event
 from greenwatch.schemas._registry import (
     ALERT,
+    ANNUAL_COMPOSITE,
     COMPLIANCE_STATE,
+    COMPOSITE_TASK,
     KINDS,
     OBSERVATION,
     SCENE_DISCOVERED,
@@ -21,7 +23,9 @@ from greenwatch.schemas.errors import InvalidMessage
 
 __all__ = [
     "ALERT",
+    "ANNUAL_COMPOSITE",
     "COMPLIANCE_STATE",
+    "COMPOSITE_TASK",
     "KINDS",
     "OBSERVATION",
     "SCENE_DISCOVERED",

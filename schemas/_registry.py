@@ -39,6 +39,8 @@ TILE_RESULT = EventKind("tile-result", 1)
 OBSERVATION = EventKind("observation", 1)
 COMPLIANCE_STATE = EventKind("compliance-state", 1)
 ALERT = EventKind("alert", 1)
+COMPOSITE_TASK = EventKind("composite-task", 1)
+ANNUAL_COMPOSITE = EventKind("annual-composite", 1)
 
 KINDS: tuple[EventKind, ...] = (
     SCENE_DISCOVERED,
@@ -48,6 +50,8 @@ KINDS: tuple[EventKind, ...] = (
     OBSERVATION,
     COMPLIANCE_STATE,
     ALERT,
+    COMPOSITE_TASK,
+    ANNUAL_COMPOSITE,
 )
 _BY_TYPE = {k.type: k for k in KINDS}
 

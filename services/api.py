@@ -79,6 +79,9 @@ class AnnualValue(_Model):
     area_m2: float
     green_share_pct: float | None
     canopy_share_pct: float | None
+    method: Literal["pixel-composite", "area-median"] | None = Field(
+        default=None, description="Sentinel-2: the per-pixel season composite of the class maps (n: dates "
+        "composited), or the median of the season's per-date area figures; null: official layers, national totals")
 
 
 class AreaDetail(State):

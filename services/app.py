@@ -13,8 +13,9 @@ from typing import Any
 from greenwatch import kernels
 from greenwatch.schemas import Event
 from greenwatch.services import topics
-from greenwatch.services.areas import BUILTIN_AREAS, AreaSet
+from greenwatch.services.areas import BUILTIN_AREAS, AreaSet, load_ucc_parts
 from greenwatch.services.bus import Bus, EmbeddedBus
+from greenwatch.services.composite import Compositor
 from greenwatch.services.config import Settings
 from greenwatch.services.ledger import Ledger
 from greenwatch.services.merger import Merger
@@ -108,6 +109,16 @@ def load_areas(settings: Settings) -> AreaSet:
     return AreaSet.load(path, id_property=a.id_property, name_property=a.name_property, name=a.name)
 
 
+def load_ucc_areas(settings: Settings, areas: AreaSet) -> AreaSet | None:
+    """The areas' parts inside the urban centres and clusters (`areas.urban_centres_path`), or None when
+    not configured. A missing or unusable layer fails here, at start-up (`UccLayerError`)."""
+    a = settings.areas
+    if not a.urban_centres_path:
+        return None
+    return load_ucc_parts(areas, a.urban_centres_path, layer=a.urban_centres_layer or None,
+                          class_property=a.urban_centres_class_property or None, classes=a.urban_centres_classes)
+
+
 def rules_from(settings: Settings) -> Rules:
     t = settings.trend
     return Rules(baseline_year=t.baseline_year, season_start_month=t.season_start_month,
@@ -119,7 +130,8 @@ def rules_from(settings: Settings) -> Rules:
                  exclusion=t.exclusion, exclusion_green_pct=t.exclusion_green_pct,
                  exclusion_canopy_pct=t.exclusion_canopy_pct, satisfactory_green_pct=t.satisfactory_green_pct,
                  satisfactory_canopy_pct=t.satisfactory_canopy_pct, data_gap_months=t.data_gap_months,
-                 series_priority=tuple(t.series_priority))
+                 series_priority=tuple(t.series_priority), ucc_layer=bool(settings.areas.urban_centres_path),
+                 national_min_area_fraction=t.national_min_area_fraction)
 
 
 @dataclass
@@ -130,6 +142,7 @@ class App:
     areas: AreaSet
     ledger: Ledger = field(init=False)
     _series: TimeSeriesStore | None = field(default=None, init=False)
+    ucc: AreaSet | None = None  # the areas' urban centres and clusters parts (`load_ucc_areas`)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.store)
@@ -137,7 +150,9 @@ class App:
     @classmethod
     def build(cls, settings: Settings) -> App:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(settings, make_bus(settings), make_store(settings), load_areas(settings))
+        areas = load_areas(settings)
+        ucc = load_ucc_areas(settings, areas)  # before the bus and store: a bad layer fails at once
+        return cls(settings, make_bus(settings), make_store(settings), areas, ucc=ucc)
 
     @property
     def series(self) -> TimeSeriesStore:
@@ -158,8 +173,23 @@ class App:
             TileWorker(areas=self.areas, ledger=self.ledger, opener=opener, params=params, cache_dir=cache,
                        threads=w.kernel_threads or None, read_threads=w.read_threads or None,
                        prefetch=w.prefetch_tasks, maps=MapWriter(w.maps_path or str(self.settings.data_dir / "maps"))
-                       if w.write_maps else None),
+                       if w.write_maps else None, season=self.composite_season()),
         ])
+
+    def composite_season(self) -> tuple[int, int] | None:
+        """The season window of the per-pixel composite (the trend's, one source of truth), or None when
+        composites are off: disabled, or no class maps written."""
+        t = self.settings.trend
+        on = self.settings.composite.enabled and self.settings.work.write_maps
+        return (t.season_start_month, t.season_end_month) if on else None
+
+    def compositor(self) -> Compositor:
+        c, t = self.settings.composite, self.settings.trend
+        return Compositor(store=self.store, ledger=self.ledger, areas=self.areas,
+                          maps_root=self.settings.work.maps_path or str(self.settings.data_dir / "maps"),
+                          season=(t.season_start_month, t.season_end_month), min_valid_dates=c.min_valid_dates,
+                          cache_dir=self.settings.data_dir / "cache" / "areas", threads=c.kernel_threads or None,
+                          read_threads=c.read_threads)
 
     def merger(self) -> Merger:
         def superseded(scene_id: str) -> bool:
@@ -172,7 +202,8 @@ class App:
 
     def trend(self) -> TrendService:
         return TrendService(store=self.store, rules=rules_from(self.settings),
-                            area_names=dict(zip(self.areas.ids, self.areas.names, strict=True)))
+                            area_names=dict(zip(self.areas.ids, self.areas.names, strict=True)),
+                            min_valid_fraction=self.settings.trend.min_valid_fraction)
 
     def watcher(self, sources: list[Source] | None = None) -> Watcher:
         return watcher_from_settings(self.settings.watch, bus=self.bus, store=self.store, ledger=self.ledger,
@@ -180,6 +211,8 @@ class App:
 
     def services(self) -> list[Service]:
         services: list[Any] = [self.worker(), self.merger(), self.trend()]
+        if self.composite_season() is not None:
+            services.append(self.compositor())  # per-pixel season composites (issue 6)
         if self.settings.clms.enabled:
             from greenwatch.services.clms.wiring import clms_services  # noqa: PLC0415 - official series (issue 7)
 

@@ -103,7 +103,7 @@ def _serve_one(settings: Settings, args: argparse.Namespace, which: str, port: i
     from greenwatch.services.runtime import run_service  # noqa: PLC0415
 
     app = _app(settings)
-    service = {"work": app.worker, "merge": app.merger, "trend": app.trend}[which]()
+    service = {"work": app.worker, "merge": app.merger, "trend": app.trend, "composite": app.compositor}[which]()
     if args.until_idle:
         n = drain(app, [service])
         print(f"{which}: handled {n} messages")
@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_watch)
     for name, helptext in (("work", "plan scenes into tile tasks and run them"),
                            ("merge", "merge tile results into the per-area time series"),
-                           ("trend", "update compliance states and emit alerts")):
+                           ("trend", "update compliance states and emit alerts"),
+                           ("composite", "per-pixel season composites of the class maps, per area and year")):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--until-idle", action="store_true", help="exit when no message is waiting")
         s.set_defaults(func=lambda st, a, n=name: _serve_one(st, a, n, getattr(st.metrics, f"{n}_port")))

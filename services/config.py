@@ -106,6 +106,15 @@ class AreaSettings(_Section):
     id_property: str = "gemeentecode"
     name_property: str = "gemeentenaam"
     name: str = "nl-gemeenten-2023"
+    urban_centres_path: str = Field(default="", description="GeoJSON (lon/lat)/GeoPackage of the urban centres and "
+                                    "urban clusters (Degree of Urbanisation): the Art. 8(1) exclusion is then "
+                                    "decided on the areas' parts inside them; empty: not configured (whole-area "
+                                    "approximation)")
+    urban_centres_layer: str = Field(default="", description="GeoPackage layer; empty: the only one")
+    urban_centres_class_property: str = Field(default="", description="keep only features whose property has one "
+                                              "of `urban_centres_classes` (a GHSL-SMOD-derived layer); empty: all")
+    urban_centres_classes: list[int] = Field(default_factory=lambda: [30, 23, 22, 21], min_length=1,
+                                             description="SMOD classes: 30 urban centre, 23/22/21 urban clusters")
 
 
 SeriesName = Literal["official", "sentinel-2 (calibrated)", "sentinel-2"]
@@ -154,6 +163,9 @@ class TrendSettings(_Section):
     series_priority: list[SeriesName] = Field(
         default_factory=lambda: list(_SERIES), min_length=1,
         description="the series a state rests on: the first that can be judged (official first)")
+    national_min_area_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="the national state judges a year once this share of the areas with a "
+        "baseline have it; until then it rests on the latest complete year")
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
@@ -172,7 +184,21 @@ class MetricsSettings(_Section):
     merge_port: int = 9103
     trend_port: int = 9104
     api_port: int = 9105
+    composite_port: int = 9106
     run_port: int = 9100
+
+
+class CompositeSettings(_Section):
+    """The per-pixel season composite (issue 6). Its window is the trend's season (`trend.season_*_month`)."""
+
+    enabled: bool = Field(default=True, description="composite each tile-year's class maps when a season scene is "
+                          "complete (needs work.write_maps); off: Sentinel-2 annual values stay area-level medians")
+    min_valid_dates: int = Field(default=3, ge=1, description="valid (clear) dates a pixel needs to count in the "
+                                 "composite: with 3 a single mis-masked date can neither decide a class alone nor "
+                                 "leave a 1-1 tie (broken by class code, not evidence); capped at half the "
+                                 "season's dates, rounded up, so that a sparse season still covers its areas")
+    kernel_threads: int = Field(default=0, ge=0, description="Numba threads of the composite kernels; 0: all cores")
+    read_threads: int = Field(default=4, ge=1, description="threads reading the scenes' map chunks")
 
 
 class ClmsFileSettings(_Section):
@@ -208,6 +234,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     clms: ClmsSettings = Field(default_factory=ClmsSettings)
+    composite: CompositeSettings = Field(default_factory=CompositeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -53,6 +53,18 @@ DISCOVERY_LAG = Histogram(
     registry=REGISTRY,
 )
 ALERTS = Counter("greenwatch_alerts_total", "Alerts emitted", ["alert_type"], registry=REGISTRY)
+COMPOSITES = Counter(
+    "greenwatch_composites_total",
+    "Composite tasks by outcome (computed, up_to_date: same scenes as the stored composite, no_scenes)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+COMPOSITE_SECONDS = Histogram(
+    "greenwatch_composite_seconds",
+    "Seconds to compute one tile-year's per-pixel season composite and its per-area counts",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+    registry=REGISTRY,
+)
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:

@@ -143,7 +143,7 @@ def table_text(app: App) -> str:
     names = dict(zip(app.areas.ids, app.areas.names, strict=True))
     rows = sorted(states(app), key=lambda d: (d["area_id"] == NATIONAL, d["area_id"]))
     head = (f"{'area':<10} {'name':<22} {'state':<18} {'green Δ%':>9} {'canopy Δ%':>10} {'latest':>6}  "
-            f"{'regime':<16} series")
+            f"{'regime':<16} {'series':<23} latest annual value from")
     lines = [head, "-" * len(head)]
     for d in rows:
         f = d["figures"]
@@ -151,9 +151,20 @@ def table_text(app: App) -> str:
         lines.append(
             f"{d['area_id']:<10} {names.get(d['area_id'], 'national total')[:22]:<22} {d['state']:<18} "
             f"{'' if g is None else f'{g:+.1f}':>9} {'' if c is None else f'{c:+.1f}':>10} "
-            f"{d.get('latest_year') or '':>6}  {d.get('regime') or '':<16} {d['series']}"
+            f"{d.get('latest_year') or '':>6}  {d.get('regime') or '':<16} {d['series']:<23} {_method(f, d['series'])}"
         )
     return "\n".join(lines)
+
+
+def _method(figures: Doc, series: str) -> str:
+    """How the latest annual value was made (trend `method_figures`): an area's method, or for the
+    national total the number of areas per method; the official series' are the CLMS layers."""
+    if series == "official":
+        return "CLMS layers" if figures.get("latest_green_m2") is not None else ""
+    if figures.get("latest_method"):
+        return str(figures["latest_method"])
+    counts = figures.get("latest_methods") or {}
+    return ", ".join(f"{m} x{n}" for m, n in counts.items())
 
 
 def _comparison(app: App) -> str:

@@ -8,7 +8,13 @@ nothing) and planning reads no pixels at all.
 
 The store is written to a temporary name and renamed into place, so a crash never leaves a partial
 cache that would read missing chunks as "no area"; a store whose attributes do not match (another
-version, rule, grid or chunking) is ignored and rebuilt.
+version, rule, grid, chunking or pixel domain) is ignored and rebuilt.
+
+A raster restricted to a tile's core (`PixelDomain`, see `_mgrs.py`) has other labels than the whole
+product's on the same grid, so the core is part of the path (`<grid>-<chunks>-<core>.zarr`) and of the
+attributes (`pixel_domain`, `domain_rule`): a raster built without a core is never read for one, nor
+the other way round. CACHE_FORMAT stays 1: a raster without a core keeps its old path and attributes
+(an absent `pixel_domain` reads as none), so caches written before cores existed stay valid.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from numpy.typing import NDArray
 from zarr.codecs import ZstdCodec
 from zarr.storage import LocalStore
 
+from greenwatch.services.areas._mgrs import DOMAIN_RULE, PixelDomain
 from greenwatch.services.areas._rasterize import RASTER_RULE
 
 CACHE_FORMAT = 1
@@ -56,12 +63,15 @@ class Grid:
 
 class LabelRaster:
     """Labels of one grid, chunked; `window` returns int32 labels, `chunk_areas` the area indices present
-    in each chunk (both identical whether the raster lives in memory or in the Zarr cache)."""
+    in each chunk (both identical whether the raster lives in memory or in the Zarr cache).
+    `pixel_domain`: the key of the tile core the labels are restricted to (None: the whole grid)."""
 
     def __init__(self, grid: Grid, chunks: tuple[int, int], source: NDArray[np.int32] | zarr.Array[Any],
-                 chunk_areas: dict[tuple[int, int], tuple[int, ...]], keep_chunks: int = 64) -> None:
+                 chunk_areas: dict[tuple[int, int], tuple[int, ...]], keep_chunks: int = 64,
+                 pixel_domain: str | None = None) -> None:
         self.grid, self.chunks, self._source = grid, chunks, source
         self.chunk_areas = chunk_areas
+        self.pixel_domain = pixel_domain
         self._decoded: OrderedDict[tuple[int, int], NDArray[np.int32]] = OrderedDict()
         self._keep = keep_chunks
         self._lock = threading.Lock()
@@ -150,16 +160,21 @@ def index_chunks(labels: NDArray[np.int32], chunks: tuple[int, int]) -> dict[tup
     return out
 
 
-def cache_path(cache_dir: Path, version: str, grid: Grid, chunks: tuple[int, int]) -> Path:
-    return cache_dir / version.replace("@", "_").replace("/", "_") / f"{grid.key}-{chunks[0]}x{chunks[1]}.zarr"
+def cache_path(cache_dir: Path, version: str, grid: Grid, chunks: tuple[int, int],
+               domain: PixelDomain | None = None) -> Path:
+    core = "" if domain is None else "-" + domain.key.replace(":", "").replace("/", "_")
+    return cache_dir / version.replace("@", "_").replace("/", "_") / f"{grid.key}-{chunks[0]}x{chunks[1]}{core}.zarr"
 
 
-def _expected_attrs(version: str, grid: Grid, chunks: tuple[int, int]) -> dict[str, Any]:
+def _expected_attrs(version: str, grid: Grid, chunks: tuple[int, int], domain: PixelDomain | None) -> dict[str, Any]:
     return {"cache_format": CACHE_FORMAT, "area_set_version": version, "rule": RASTER_RULE, "crs": grid.crs,
-            "transform": list(grid.transform), "shape": list(grid.shape), "chunks": list(chunks)}
+            "transform": list(grid.transform), "shape": list(grid.shape), "chunks": list(chunks),
+            "pixel_domain": None if domain is None else domain.key,
+            "domain_rule": None if domain is None else DOMAIN_RULE}
 
 
-def open_cached(path: Path, version: str, grid: Grid, chunks: tuple[int, int]) -> LabelRaster | None:
+def open_cached(path: Path, version: str, grid: Grid, chunks: tuple[int, int],
+                domain: PixelDomain | None = None) -> LabelRaster | None:
     """The cached raster at `path`, or None if there is none or it was made for something else."""
     if not (path / "zarr.json").is_file():
         return None
@@ -168,7 +183,7 @@ def open_cached(path: Path, version: str, grid: Grid, chunks: tuple[int, int]) -
         attrs = dict(arr.attrs.asdict())
     except (OSError, ValueError, KeyError):
         return None
-    expected = _expected_attrs(version, grid, chunks)
+    expected = _expected_attrs(version, grid, chunks, domain)
     if any(attrs.get(k) != v for k, v in expected.items()) or "chunk_areas" not in attrs:
         return None
     raw = attrs["chunk_areas"]
@@ -180,15 +195,15 @@ def open_cached(path: Path, version: str, grid: Grid, chunks: tuple[int, int]) -
         index[(i, j)] = tuple(int(a) for a in v)
     if not isinstance(arr, zarr.Array):
         return None
-    return LabelRaster(grid, chunks, arr, index)
+    return LabelRaster(grid, chunks, arr, index, pixel_domain=None if domain is None else domain.key)
 
 
 def write_cache(path: Path, labels: NDArray[np.int32], version: str, grid: Grid, chunks: tuple[int, int],
-                index: dict[tuple[int, int], tuple[int, ...]]) -> None:
+                index: dict[tuple[int, int], tuple[int, ...]], domain: PixelDomain | None = None) -> None:
     """Write the raster under a temporary name and rename it into place (atomic on one file system)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    attrs = {**_expected_attrs(version, grid, chunks),
+    attrs = {**_expected_attrs(version, grid, chunks, domain),
              "chunk_areas": {f"{i},{j}": list(v) for (i, j), v in sorted(index.items())}}
     z = zarr.create_array(tmp, shape=labels.shape, dtype="int32", chunks=chunks, fill_value=-1,
                           compressors=ZstdCodec(level=3), attributes=attrs, config={"write_empty_chunks": True})

@@ -6,6 +6,14 @@ grid), and emits one `tile-task` per Zarr chunk that touches an area; the tile w
 window, runs the layer's kernel (`tcd_count` or `clcplus_count`, the fused per-area aggregation
 path) and emits one `tile-result` per area. Both run on their own topics (`clms-tasks`,
 `clms-results`), so Sentinel-2 services never receive them.
+
+With an urban centres and clusters (UCC) area set (`services/areas/_ucc.py`: each area ∩ UCC, same
+ids) the tile worker counts every window a second time with the UCC set's labels and emits those
+results marked `"part": "ucc"` (Art. 8(1), second subparagraph: the exclusion shares are over the
+UCC). The same kernel counts both parts, so they differ only in which pixels they take. The UCC
+results are emitted before the whole-area ones of the same window, so by the time an area's whole
+figure completes its UCC figure is complete too (its windows are a subset) and the official
+observation goes out once, with both.
 """
 
 from __future__ import annotations
@@ -133,8 +141,12 @@ class ClmsTileWorker:
     topics = (CLMS_TASKS,)
 
     def __init__(self, *, areas: AreaSet, ledger: Ledger, tcd_tree_threshold: int = kernels.TCD_TREE_THRESHOLD,
-                 cache_dir: Path | None = None, threads: int | None = None, keep_open: int = 4) -> None:
+                 cache_dir: Path | None = None, threads: int | None = None, keep_open: int = 4,
+                 ucc: AreaSet | None = None) -> None:
+        if ucc is not None and ucc.ids != areas.ids:
+            raise ValueError(f"the UCC set {ucc.name} is not derived from {areas.name} (ids differ)")
         self.areas = areas
+        self.ucc = ucc
         self.ledger = ledger
         self.tcd_tree_threshold = tcd_tree_threshold
         self.cache_dir = cache_dir
@@ -180,31 +192,65 @@ class ClmsTileWorker:
         win = task["window"]
         r, c, h, w = win["row"], win["col"], win["height"], win["width"]
         values = np.asarray(arr[r : r + h, c : c + w], dtype=np.uint8)
-        counts, present, area_pixels = _count(layer, values, raster.window(r, c, h, w), len(self.areas.ids),
-                                              self.tcd_tree_threshold, self.threads)
+        out: list[Outgoing] = []
+        if self.ucc is not None:  # first: see the module docstring
+            ucc = self.ucc.label_raster(grid, (arr.chunks[0], arr.chunks[1]), self.cache_dir)
+            tiles = part_tiles(raster.chunk_areas, ucc.chunk_areas)
+            out += self._results(event, layer, values, ucc.window(r, c, h, w), self.ucc,
+                                 {self.ucc.ids[k]: n for k, n in tiles.items()}, grid, part="ucc")
+        out += self._results(event, layer, values, raster.window(r, c, h, w), self.areas, task["area_tiles"], grid)
+        self.ledger.tile_done(task["scene_id"], task["task_id"])
+        return out
+
+    def _results(self, event: Event, layer: str, values: np.ndarray, labels: np.ndarray, areas: AreaSet,
+                 area_tiles: dict[str, int], grid: Grid, part: str | None = None) -> list[Outgoing]:
+        """One `tile-result` per area present in the window's `labels` (of `areas`)."""
+        task = event["data"]
+        if not (labels >= 0).any():
+            return []  # no UCC in this window (the whole-area labels always have one: a task exists)
+        counts, present, area_pixels = _count(layer, values, labels, len(areas.ids), self.tcd_tree_threshold,
+                                              self.threads)
         out: list[Outgoing] = []
         for j, gi in enumerate(present):
-            area_id = self.areas.ids[int(gi)]
+            area_id = areas.ids[int(gi)]
             cc = counts.class_counts[j]
             data: dict[str, Any] = {
                 "task_id": task["task_id"], "scene_id": task["scene_id"], "date": task["date"],
-                "tile": task["tile"], "area_id": area_id, "area_tiles": task["area_tiles"].get(area_id, 1),
+                "tile": task["tile"], "area_id": area_id, "area_tiles": area_tiles.get(area_id, 1),
                 "pixel_area_m2": grid.pixel_area_m2, "area_pixels": int(area_pixels[j]),
                 "class_counts": {name: int(cc[k]) for k, name in enumerate(CLASS_NAMES)},
                 "valid_count": int(counts.valid[j]), "canopy_fraction_sum": float(counts.canopy_sum[j]),
-                "kernel_version": counts.version, "area_set_version": self.areas.version,
+                "kernel_version": counts.version, "area_set_version": areas.version,
                 "provenance": {"product_href": task["product_href"], "software": self._software,
                                "processing_baseline": None},
             }
-            ev = make_event(TILE_RESULT, data, source=TILE_SOURCE, subject=area_id,
-                            event_id=stable_id(task["task_id"], area_id), trace_id=event.get("traceid"))
+            if part is not None:
+                data["part"] = part
+            key = (task["task_id"], area_id) if part is None else (task["task_id"], area_id, part, areas.version)
+            ev = make_event(TILE_RESULT, data, source=TILE_SOURCE, subject=area_id, event_id=stable_id(*key),
+                            trace_id=event.get("traceid"))
             out.append(Outgoing(CLMS_RESULTS, area_id, ev))
-        self.ledger.tile_done(task["scene_id"], task["task_id"])
         return out
 
     def on_dead_letter(self, event: Event | None, reason: str) -> None:
         if event is not None and event["type"] == TILE_TASK.type and event["data"]["product_kind"] in LAYER_OF_KIND:
             self.ledger.tile_failed(event["data"]["scene_id"], event["data"]["task_id"], reason)
+
+
+def part_tiles(planned: dict[tuple[int, int], tuple[int, ...]],
+               part: dict[tuple[int, int], tuple[int, ...]]) -> dict[int, int]:
+    """Per area index, how many of the scene's tasks touch its part (the UCC piece): the planner
+    makes one task per chunk that touches an area (`planned`, the area raster's chunk index), so a
+    part is counted in the chunks where its own raster has pixels AND a task exists. A UCC piece
+    lies inside its area, so it touches a subset of the area's tasks; counted, never assumed equal.
+    The worker counts this itself from the two chunk indexes (the same for every worker of the
+    same area-set versions, grid and chunking): tile-task v1 carries one `area_tiles` map."""
+    out: dict[int, int] = {}
+    for chunk, present in part.items():
+        if chunk in planned:
+            for k in present:
+                out[k] = out.get(k, 0) + 1
+    return out
 
 
 def _count(layer: str, values: np.ndarray, window_labels: np.ndarray, n_areas: int, threshold: int,

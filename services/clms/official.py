@@ -16,6 +16,13 @@ One official observation per area and TCD year: canopy from that year's TCD, gre
 CLC+ vintage nearest in time (the earlier one on a tie; CLC+ is biennial: 2023 serves 2024). It is
 dated the first day of the reference year (`official_date`) and re-sent, with a new id, whenever
 one of its layers changes (a late tile); consumers keep the latest per (area, date, series).
+
+Urban centres and clusters (with a UCC area set, `services/areas/_ucc.py`): tile results marked
+`"part": "ucc"` count the area's part inside the urban centres and clusters. They are kept apart
+(own tables), summed the same way against the UCC part's own lattice pixel count, and added to the
+observation as `ucc` {green_area_m2, canopy_area_m2, area_m2, valid_fraction, usable}: the figures the
+Art. 8(1) exclusion is decided on. An area with no UCC at all gets `ucc` with area 0 (usable: nothing
+of it is missing) so the trend knows the layer says "none" rather than "not in yet".
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from greenwatch.services.store import Doc, Store
 
 SOURCE = "greenwatch/official"
 CONTRIB, LAYERS, AREA_PIXELS = "official_contributions", "official_layers", "official_area_pixels"
+UCC_CONTRIB, UCC_LAYERS = "official_ucc_contributions", "official_ucc_layers"
+UCC = "ucc"
 GREEN = ("tree", "other_green", "water")
 
 
@@ -45,6 +54,8 @@ def area_pixels_on_lattice(areas: AreaSet, index: int, projected: list[Any] | No
     rasters of any LAEA tile count them."""
     geoms = projected if projected is not None else areas.projected(LAEA)
     geom = geoms[index]
+    if geom.is_empty:
+        return 0  # an area outside every urban centre and cluster (its UCC part is empty)
     minx, miny, maxx, maxy = geom.bounds
     x0, y1 = np.floor(minx / RES_M) * RES_M, np.ceil(maxy / RES_M) * RES_M
     w, h = int(np.ceil((maxx - x0) / RES_M)) + 1, int(np.ceil((y1 - miny) / RES_M)) + 1
@@ -117,6 +128,26 @@ def official_observation(area_id: str, year: int, tcd: Doc, clc: Doc, min_valid_
     }
 
 
+def ucc_figures(tcd: Doc | None, clc: Doc | None, expected_pixels: int, pixel_area_m2: float,
+                min_valid_fraction: float) -> Doc | None:
+    """The `ucc` object of an official observation from the UCC part's layer figures; None while one
+    of them is missing (an area with no UCC needs none: its part is known to be empty)."""
+    if expected_pixels == 0:
+        return {"green_area_m2": 0.0, "canopy_area_m2": 0.0, "area_m2": 0.0, "valid_fraction": 1.0, "usable": True}
+    if tcd is None or clc is None:
+        return None
+    area_m2 = expected_pixels * pixel_area_m2
+    valid_fraction = min(tcd["valid_fraction"], clc["valid_fraction"])
+    return {
+        "green_area_m2": clc["green_share"] * area_m2,
+        "canopy_area_m2": tcd["canopy_share"] * area_m2,
+        "area_m2": area_m2,
+        "valid_fraction": valid_fraction,
+        "usable": valid_fraction >= min_valid_fraction and tcd["valid"] > 0 and clc["valid"] > 0
+        and all(layer["covered_pixels"] >= layer["area_pixels"] for layer in (tcd, clc)),
+    }
+
+
 def official_years(layers: dict[tuple[str, int], Doc], changed: tuple[str, int]) -> list[tuple[int, int]]:
     """(TCD year, CLC+ vintage) pairs whose observation depends on the layer-year that changed."""
     tcd_years = sorted(y for (layer, y) in layers if layer == "tcd")
@@ -136,19 +167,25 @@ class OfficialSeries:
     name = "official"
     topics = (CLMS_RESULTS,)
 
-    def __init__(self, *, store: Store, areas: AreaSet, min_valid_fraction: float = 0.6) -> None:
+    def __init__(self, *, store: Store, areas: AreaSet, min_valid_fraction: float = 0.6,
+                 ucc: AreaSet | None = None) -> None:
+        if ucc is not None and ucc.ids != areas.ids:
+            raise ValueError(f"the UCC set {ucc.name} is not derived from {areas.name} (ids differ)")
         self.store = store
         self.areas = areas
+        self.ucc = ucc
         self.min_valid_fraction = min_valid_fraction
-        self._projected: list[Any] | None = None
+        self._projected: dict[str, list[Any]] = {}
 
-    def expected_pixels(self, area_id: str) -> int:
-        key = f"{self.areas.version}/{area_id}"
+    def expected_pixels(self, area_id: str, areas: AreaSet | None = None) -> int:
+        """The area's (or, with the UCC set, its UCC part's) pixels on the LAEA lattice, stored once."""
+        areas = areas or self.areas
+        key = f"{areas.version}/{area_id}"
         doc = self.store.get(AREA_PIXELS, key)
         if doc is None:
-            if self._projected is None:
-                self._projected = self.areas.projected(LAEA)
-            doc = {"pixels": area_pixels_on_lattice(self.areas, self.areas.index(area_id), self._projected)}
+            if areas.version not in self._projected:
+                self._projected[areas.version] = areas.projected(LAEA)
+            doc = {"pixels": area_pixels_on_lattice(areas, areas.index(area_id), self._projected[areas.version])}
             self.store.put(AREA_PIXELS, key, doc)
         return int(doc["pixels"])
 
@@ -156,23 +193,37 @@ class OfficialSeries:
         if event["type"] != TILE_RESULT.type:
             return []
         r = event["data"]
-        if r["area_set_version"] != self.areas.version:
-            raise PermanentError(f"result for areas {r['area_set_version']}, this service has {self.areas.version}")
+        part = r.get("part")
+        areas = self.areas if part is None else self.ucc
+        if areas is None:
+            raise PermanentError(f"a result for the {part!r} part of {r['area_id']}, but no urban centres and "
+                                 "clusters layer is configured here (areas.urban_centres_path)")
+        if r["area_set_version"] != areas.version:
+            raise PermanentError(f"result for areas {r['area_set_version']}, this service has {areas.version}")
+        contrib, table = (CONTRIB, LAYERS) if part is None else (UCC_CONTRIB, UCC_LAYERS)
         layer, year, area = layer_of_kernel(r["kernel_version"]), int(r["date"][:4]), r["area_id"]
         prefix = f"{area}/{layer}/{year}/"
-        self.store.put(CONTRIB, f"{prefix}{r['tile']}/{r['scene_id']}/{r['task_id']}", r)
-        parts = [d for _, d in self.store.scan(CONTRIB, prefix)]
+        self.store.put(contrib, f"{prefix}{r['tile']}/{r['scene_id']}/{r['task_id']}", r)
+        parts = [d for _, d in self.store.scan(contrib, prefix)]
         mine = [p for p in parts if p["scene_id"] == r["scene_id"]]
         if len(mine) < r["area_tiles"]:
             return []  # this tile's other windows over the area are still on their way
-        figure = layer_figure(parts, self.expected_pixels(area))
+        figure = layer_figure(parts, self.expected_pixels(area, areas))
         if figure is None:
             return []
-        self.store.put(LAYERS, f"{area}/{layer}/{year}", {"area_id": area, "layer": layer, "year": year, **figure})
+        self.store.put(table, f"{area}/{layer}/{year}", {"area_id": area, "layer": layer, "year": year, **figure})
         layers = {(d["layer"], int(d["year"])): d for _, d in self.store.scan(LAYERS, f"{area}/")}
+        ucc_layers = ({(d["layer"], int(d["year"])): d for _, d in self.store.scan(UCC_LAYERS, f"{area}/")}
+                      if self.ucc is not None else {})
         out = []
         for y, v in official_years(layers, (layer, year)):
             obs = official_observation(area, y, layers[("tcd", y)], layers[("clcplus", v)], self.min_valid_fraction)
+            if self.ucc is not None:
+                ucc = ucc_figures(ucc_layers.get(("tcd", y)), ucc_layers.get(("clcplus", v)),
+                                  self.expected_pixels(area, self.ucc), layers[("tcd", y)]["pixel_area_m2"],
+                                  self.min_valid_fraction)
+                if ucc is not None:
+                    obs[UCC] = ucc
             digest = json.dumps(obs, sort_keys=True)
             ev = make_event(OBSERVATION, obs, source=SOURCE, subject=area, trace_id=event.get("traceid"),
                             event_id=stable_id("official-obs", area, obs["date"], digest))

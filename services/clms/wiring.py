@@ -7,6 +7,10 @@ Three consumer groups, each scalable like the Sentinel-2 ones:
 | `clms` (planner + tile worker)   | scenes, clms-tasks      | clms-tasks, clms-results; ledger, Zarr    |
 | `official`                       | clms-results            | observations (series 'official')          |
 | `reconcile`                      | observations            | alerts ('sentinel-2 (calibrated)')        |
+
+With `areas.urban_centres_path` set, the tile worker also counts each window over the areas' urban
+centres and clusters parts (`App.ucc`) and the official series adds those figures (`ucc`) to its
+observations: the basis of the Art. 8(1) exclusion.
 """
 
 from __future__ import annotations
@@ -48,14 +52,15 @@ def clms_services(app: Any) -> list[Any]:
     ensure_topics(app.bus, s.bus.partitions)
     cache = Path(s.data_dir) / "cache" / "areas"
     names = dict(zip(app.areas.ids, app.areas.names, strict=True))
+    ucc = app.ucc  # urban centres and clusters parts (areas.urban_centres_path), or None
     return [
         Composite("clms", [
             ClmsPlanner(areas=app.areas, ledger=app.ledger, zarr_root=zarr_root(s), chunk=c.chunk,
                         tcd_tree_threshold=c.tcd_tree_threshold, cache_dir=cache,
                         allowed_href_schemes=tuple(s.work.allowed_href_schemes)),
             ClmsTileWorker(areas=app.areas, ledger=app.ledger, tcd_tree_threshold=c.tcd_tree_threshold,
-                           cache_dir=cache),
+                           cache_dir=cache, ucc=ucc),
         ]),
-        OfficialSeries(store=app.store, areas=app.areas, min_valid_fraction=s.trend.min_valid_fraction),
+        OfficialSeries(store=app.store, areas=app.areas, min_valid_fraction=s.trend.min_valid_fraction, ucc=ucc),
         Reconciler(store=app.store, thresholds=thresholds_from(s), area_names=names),
     ]

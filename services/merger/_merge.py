@@ -4,22 +4,33 @@ delivered twice changes nothing (the same observation, with the same id, is sent
 downstream consumers drop or overwrite it).
 
 One product per pixel per day. Neighbouring MGRS tiles overlap (by 9.8 km inside a UTM zone, more
-across zone edges), so on one day several products can see the same pixels of an area. Tile results
-carry per-area counts only, not which pixels they counted, so the merger cannot mosaic pixel by
-pixel; adding the products up would count the overlap twice. It therefore uses ONE product per
-(area, day): the one with the most valid pixels of the area. `n_products` says how many there were
-and `selected_scene_id` which one was counted. The figures are scaled to the whole area (the
-polygon's area, `area_m2`, the same on every date), and `valid_fraction` is measured against the
-whole area, so a product that covers only part of an area (an area across a tile edge) gives a low
-valid fraction and an unusable observation instead of a partial count passed off as the whole.
-LIMITATION: an area that no single product covers (wider than a tile's overlap) never gets a usable
-observation; the cure is in the worker, not here: restrict each product's label raster to its tile's
-100 km MGRS core square (which tiles the plane without overlap within a zone), then the merger can
-add the day's products, each pixel counted once.
+across zone edges), so on one day several products see the same pixels of an area. The workers
+count each product only over its tile's *core* (the MGRS 100 km square within its UTM zone's
+6-degree strip, `greenwatch.services.areas.domain_for`), and each tile result names that core
+(`pixel_domain`). Cores are disjoint and cover the globe, so per (area, day) the merger takes the
+best complete product of each core (the most valid pixels: this also settles two products of the
+same tile on one day) and ADDS the cores' counts: an area across a tile edge is assembled from
+several products, each pixel counted once.
 
-A scene re-run with another kernel (or area set) leaves the old contributions in place under other
-task ids; each scene's contributions are grouped by (kernel, area set) and one complete group is
-used: the incoming result's, else the newest kernel's.
+Products without a core (no MGRS tile id, a grid outside the tile's zone, or results from before
+cores existed) may overlap anything, so they are never added to another product: each is a
+candidate on its own, against the mosaic of the cored products, and the candidate with the most
+valid pixels is used (today's "best of" rule, which is what it was for every product). The mosaic
+only adds products of one kernel and area-set version (figures of different classifications are not
+summed); with several, each is a candidate.
+
+`n_products` says how many products were counted, `used_scene_ids` which, `selected_scene_id` the
+one contributing the most valid pixels, and `scene_ids` every complete product of the day (part of
+the observation id, which stays deterministic: the same stored contributions give the same id). The
+figures are scaled to the whole area (the polygon's area, `area_m2`, the same on every date), and
+`valid_fraction` is measured against the whole area, so products that cover only part of an area
+give a low valid fraction and an unusable observation instead of a partial count passed off as the
+whole.
+
+A scene re-run with another kernel (or area set, or after cores were introduced) leaves the old
+contributions in place under other task ids; each scene's contributions are grouped by (kernel, area
+set, core) and one complete group is used: the incoming result's kernel first, a cored group before
+one without, else the newest kernel's.
 """
 
 from __future__ import annotations
@@ -51,54 +62,83 @@ def _totals(parts: list[Doc]) -> dict[str, Any]:
         "pixels": sum(p.get("area_pixels", 0) for p in parts),
         "pixel_area": parts[0]["pixel_area_m2"],
         "kernel": parts[0]["kernel_version"],
+        "area_set": parts[0].get("area_set_version", ""),
+        "core": parts[0].get("pixel_domain"),
         "scene": parts[0]["scene_id"],
     }
+
+
+def _candidates(products: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The ways to count the day without counting a pixel twice: per (kernel, area set), the mosaic of
+    the best product of each core; and every product without a core on its own."""
+    best: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    alone: list[list[dict[str, Any]]] = []
+    for t in products:
+        if t["core"] is None:
+            alone.append([t])
+            continue
+        cores = best.setdefault((t["kernel"], t["area_set"]), {})
+        held = cores.get(t["core"])
+        if held is None or (t["valid"], t["scene"]) > (held["valid"], held["scene"]):
+            cores[t["core"]] = t
+    mosaics = [sorted(cores.values(), key=lambda t: t["scene"]) for _, cores in sorted(best.items())]
+    return mosaics + alone
 
 
 def observation_from(area_id: str, day: str, scenes: list[list[Doc]], min_valid_fraction: float,
                      area_m2: float | None = None) -> Doc | None:
     """The observation of one area on one day from the complete products of that day (each a list of
-    its tile results): the product with the most valid pixels of the area, scaled to `area_m2` (the
-    whole area; without it, the pixels the product saw)."""
+    its tile results): the candidate (a mosaic of disjoint cores, or one product without a core) with
+    the most valid pixels of the area, scaled to `area_m2` (the whole area; without it, the pixels the
+    products saw)."""
     if not scenes:
         return None
-    best = max((_totals(s) for s in scenes), key=lambda t: (t["valid"], t["scene"]))
-    seen_m2 = best["pixels"] * best["pixel_area"]
+    products = [_totals(s) for s in scenes]
+    used = max(_candidates(products),
+               key=lambda c: (sum(t["valid"] for t in c), tuple(t["scene"] for t in c)))
+    selected = max(used, key=lambda t: (t["valid"], t["scene"]))
+    pixel_area = selected["pixel_area"]
+
+    def total(get: Any) -> Any:  # in pixels of `pixel_area` (10 m Sentinel-2 products: all alike)
+        return sum(get(t) * (1 if t["pixel_area"] == pixel_area else t["pixel_area"] / pixel_area) for t in used)
+
+    valid = total(lambda t: t["valid"])
+    seen_m2 = total(lambda t: t["pixels"]) * pixel_area
     whole = area_m2 if area_m2 else seen_m2
-    valid = best["valid"]
     share = (lambda n: n / valid) if valid else (lambda n: 0.0)
-    valid_fraction = min(1.0, valid * best["pixel_area"] / whole) if whole else 0.0
+    valid_fraction = min(1.0, valid * pixel_area / whole) if whole else 0.0
     return {
         "area_id": area_id,
         "date": day,
         "series": "sentinel-2",
-        "green_area_m2": share(sum(best["cc"][k] for k in GREEN)) * whole,
-        "canopy_area_m2": share(best["canopy"]) * whole,
-        "water_area_m2": share(best["cc"]["water"]) * whole,
+        "green_area_m2": share(total(lambda t: sum(t["cc"][k] for k in GREEN))) * whole,
+        "canopy_area_m2": share(total(lambda t: t["canopy"])) * whole,
+        "water_area_m2": share(total(lambda t: t["cc"]["water"])) * whole,
         "area_m2": whole,
         "valid_fraction": valid_fraction,
         "coverage": min(1.0, seen_m2 / whole) if whole else 0.0,
         "usable": valid_fraction >= min_valid_fraction,
-        "n_products": len(scenes),
-        "selected_scene_id": best["scene"],
-        "kernel_version": best["kernel"],
+        "n_products": len(used),
+        "selected_scene_id": selected["scene"],
+        "used_scene_ids": sorted(t["scene"] for t in used),
+        "kernel_version": selected["kernel"],
         "scene_ids": sorted({s[0]["scene_id"] for s in scenes}),
     }
 
 
 def complete_products(contributions: list[Doc], prefer_kernel: str | None) -> list[list[Doc]]:
-    """Per scene, one complete group of tile results (all `area_tiles` of one kernel and area set)."""
-    groups: dict[str, dict[tuple[str, str], list[Doc]]] = {}
+    """Per scene, one complete group of tile results (all `area_tiles` of one kernel, area set and core):
+    of `prefer_kernel` if complete, a cored group before one without, else the newest kernel's."""
+    groups: dict[str, dict[tuple[str, str, str], list[Doc]]] = {}
     for doc in contributions:
-        key = (doc["kernel_version"], doc["area_set_version"])
+        key = (doc["kernel_version"], doc["area_set_version"], doc.get("pixel_domain") or "")
         groups.setdefault(doc["scene_id"], {}).setdefault(key, []).append(doc)
     out = []
     for _scene, by_kernel in sorted(groups.items()):
         done = {k: parts for k, parts in by_kernel.items() if len(parts) >= parts[0]["area_tiles"]}
         if not done:
             continue
-        preferred = [k for k in done if k[0] == prefer_kernel]
-        out.append(done[preferred[0] if preferred else max(done)])
+        out.append(done[max(done, key=lambda k: (k[0] == prefer_kernel, k[2] != "", k))])
     return out
 
 

@@ -48,6 +48,11 @@ def z_figure(z: float) -> float | None:
     return round(z, 2) if isfinite(z) else None
 
 
+def z_text(z: float) -> str:
+    """The z score as the reasons print it; figures without a standard error (official layers) have none."""
+    return f"z {z:+.1f}" if isfinite(z) else "no standard error"
+
+
 def change(old: Annual, new: Annual, ind: str) -> tuple[float | None, float]:
     """Change in % of `old` and its z score (difference over the combined standard error)."""
     (v0, s0), (v1, s1) = value(old, ind), value(new, ind)
@@ -70,7 +75,7 @@ def no_net_loss(series: dict[int, Annual], ind: str, base_year: int, year: int, 
     if pct is None:
         return Verdict("on-track", [f"{LABEL[ind]}: no {base_year} {LABEL[ind]} to lose"], figs)
     return Verdict(loss_state(pct, z, rules),
-                   [f"{LABEL[ind]} {pct:+.1f} % in {year} against {base_year} (z {z:+.1f})"], figs)
+                   [f"{LABEL[ind]} {pct:+.1f} % in {year} against {base_year} ({z_text(z)})"], figs)
 
 
 def six_yearly(series: dict[int, Annual], ind: str, year: int, rules: Rules) -> Verdict | None:
@@ -88,7 +93,7 @@ def six_yearly(series: dict[int, Annual], ind: str, year: int, rules: Rules) -> 
     pct, z = change(series[prev], series[last], ind)
     figs = {"from_year": prev, "to_year": last, "change_pct": pct, "z": z_figure(z)}
     diff = value(series[last], ind)[0] - value(series[prev], ind)[0]
-    text = f"{LABEL[ind]} {'n/a' if pct is None else f'{pct:+.1f} %'} from {prev} to {last} (z {z:+.1f})"
+    text = f"{LABEL[ind]} {'n/a' if pct is None else f'{pct:+.1f} %'} from {prev} to {last} ({z_text(z)})"
     if pct is not None and pct < -rules.net_loss_pct and z < -rules.z_net_loss:
         return Verdict("net-loss", [f"six-yearly measurement: {text}: decreasing"], figs)
     if diff <= 0:

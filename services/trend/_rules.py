@@ -9,9 +9,24 @@
 * Optional exclusion (Art. 8(1), second subparagraph; `exclusion`): an area whose share of green
   space is MORE than `exclusion_green_pct` (45 %) AND whose share of canopy is MORE than
   `exclusion_canopy_pct` (10 %) in the baseline year is 'excluded' and left out of the national
-  no-net-loss totals. Exactly 45 % (or 10 %) is not more, so not excluded. PLACEHOLDER: the
-  Regulation takes the shares over the area's urban centres and urban clusters (DEGURBA); the area
-  set does not carry those, so the shares are over the whole area.
+  no-net-loss totals, on every series. Exactly 45 % (or 10 %) is not more, so not excluded. The
+  shares are over the area's urban centres and urban clusters when the official baseline has those
+  figures (a UCC layer is configured), else over the whole area as an approximation; the figures
+  (`exclusion`) and the reasons always name the basis (`_exclusion`).
+* The national state judges a year only once it is complete enough: at least
+  `national_min_area_fraction` (default 1.0: all) of the areas with a baseline (not excluded) have it.
+  Until then it rests on the latest complete year and says so ("2026: 120 of 343 areas so far; judged
+  on 2025"; `pending_year`, `pending_areas`), so it does not move with every area that arrives. Two
+  more rules keep it from flapping or stalling:
+  - a year once judged stays complete (`held_year`, the year the previous national state was judged
+    on): an area that arrives later with its baseline but not that year (an official layer ingested
+    area by area) is left out of that year's totals and named, instead of sending the state back to
+    insufficient-data until it catches up;
+  - on a series with a season window (Sentinel-2, not the official layers; `closed_by_later`), a year
+    is closed once any area has a value of a later year: its season is over, so an area without a
+    value for it (permanent cloud, a data gap) will not get one and no longer holds it back; it is
+    left out and named. The official series has no such closure (a backfill may deliver two years'
+    layers interleaved), so there a missing area holds the year back: `pending_missing_areas`.
 * From the year after (2031), regime 'increasing-trend' (Art. 8(2) and (3)): national green space and
   each area's canopy must show an increasing trend, judged on six-yearly measurements (2030 -> 2036
   -> 2042...), with a Mann-Kendall test and Theil-Sen slope on the annual values as early warning
@@ -24,11 +39,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from math import sqrt
 from typing import Any
 
 from greenwatch.services.trend._annual import Annual
+from greenwatch.services.trend._exclusion import ExclusionBasis, exclusion_basis
 from greenwatch.services.trend._judge import (
     Verdict,
     change,
@@ -67,6 +84,8 @@ class Rules:
     satisfactory_canopy_pct: float | None = None
     data_gap_months: float = 12.0
     series_priority: tuple[str, ...] = SERIES_PRIORITY
+    ucc_layer: bool = False  # an urban centres and clusters layer is configured (only the wording depends on it)
+    national_min_area_fraction: float = 1.0
 
     def regime(self, year: int) -> str:
         return "no-net-loss" if year <= self.no_net_loss_until else "increasing-trend"
@@ -89,11 +108,10 @@ class Evaluation:
 
 
 def is_excluded(base: Annual, rules: Rules) -> bool:
-    """Both shares strictly above their thresholds (compared without dividing: 450 of 1000 m2 is
-    exactly 45 %, never 45.000000000000007 %)."""
-    return (rules.exclusion and base.area_m2 > 0
-            and base.green_m2 * 100.0 > rules.exclusion_green_pct * base.area_m2
-            and base.canopy_m2 * 100.0 > rules.exclusion_canopy_pct * base.area_m2)
+    """Both shares strictly above their thresholds, over the urban centres and clusters when `base`
+    has those figures, else over the whole area (`_exclusion.exclusion_basis`)."""
+    decision = exclusion_basis(base, rules)
+    return decision is not None and decision.excluded
 
 
 def _latest(annual: dict[int, Annual], rules: Rules) -> int | None:
@@ -150,29 +168,35 @@ def _judge(annual: dict[int, Annual], latest: int, rules: Rules, legal: dict[str
     return Verdict(state, [r for v in verdicts for r in v.reasons])
 
 
-def evaluate_area(annual: dict[int, Annual], rules: Rules) -> Evaluation:
-    """An area's state from its annual indicators of one series."""
+def evaluate_area(annual: dict[int, Annual], rules: Rules, exclusion: ExclusionBasis | None = None) -> Evaluation:
+    """An area's state from its annual indicators of one series. `exclusion`: the area's exclusion
+    decision when it was taken on better data than this series' own baseline (the official urban
+    centres and clusters, `_exclusion.area_exclusion`); None: decided on this series' baseline."""
     b = rules.baseline_year
     latest = _latest(annual, rules)
     figs = _base_figures(annual, rules, latest)
+    base = annual.get(b)
+    decision = exclusion if exclusion is not None else (exclusion_basis(base, rules) if base is not None else None)
+    figs["excluded"] = decision is not None and decision.excluded
+    figs["exclusion"] = decision.to_doc() if decision is not None else None
     if latest is None:
         why = f"no usable {b} baseline" if b not in annual else f"no usable year after {b}"
         return Evaluation("insufficient-data", None, figs, [why], None)
     regime = rules.regime(latest)
+    excluded = decision is not None and decision.excluded and regime == "no-net-loss"
     if regime == "no-net-loss" and b not in annual:
+        if excluded:
+            assert decision is not None  # noqa: S101 - excluded implies a decision
+            return Evaluation("excluded", regime, figs, [decision.reason(rules), f"no usable {b} baseline on this "
+                                                         "series"], latest)
         return Evaluation("insufficient-data", regime, figs, [f"no usable {b} baseline"], latest)
-    base = annual.get(b)
-    excluded = base is not None and is_excluded(base, rules)
-    figs["excluded"] = excluded
     verdict = _judge(annual, latest, rules, {"green": False, "canopy": True}, figs)
-    if excluded and regime == "no-net-loss":
-        assert base is not None  # noqa: S101 - excluded implies a baseline
-        why = (f"excluded from the no-net-loss obligation: in {b} green space {share(base, 'green'):.2f} % > "
-               f"{rules.exclusion_green_pct:g} % and tree canopy {share(base, 'canopy'):.2f} % > "
-               f"{rules.exclusion_canopy_pct:g} %")
-        return Evaluation("excluded", regime, figs, [why, *verdict.reasons], latest)
+    if excluded:
+        assert decision is not None  # noqa: S101 - excluded implies a decision
+        return Evaluation("excluded", regime, figs, [decision.reason(rules), *verdict.reasons], latest)
     prefix = "contribution to the national total: " if regime == "no-net-loss" else ""
-    return Evaluation(verdict.state, regime, figs, [prefix + r for r in verdict.reasons], latest)
+    note = [decision.reason(rules)] if decision is not None and regime == "no-net-loss" else []
+    return Evaluation(verdict.state, regime, figs, [prefix + r for r in verdict.reasons] + note, latest)
 
 
 def _total(areas: list[dict[int, Annual]], y: int) -> Annual:
@@ -182,30 +206,65 @@ def _total(areas: list[dict[int, Annual]], y: int) -> Annual:
                   sum(a[y].area_m2 for a in areas))
 
 
-def national_totals(annual_by_area: dict[str, dict[int, Annual]], rules: Rules) -> tuple[dict[int, Annual], Doc]:
+def _eligible(annual_by_area: dict[str, dict[int, Annual]], y: int, rules: Rules, excluded: set[str]) -> list[str]:
+    """The areas a national figure for year `y` must wait for: those with the baseline (and, through
+    2030, not excluded); if no area has a baseline (nothing to compare against), every area with a value."""
+    out = [a for a, ann in annual_by_area.items() if ann and not (rules.regime(y) == "no-net-loss" and a in excluded)]
+    with_base = [a for a in out if rules.baseline_year in annual_by_area[a]]
+    return sorted(with_base or out)
+
+
+def _complete_year(annual_by_area: dict[str, dict[int, Annual]], rules: Rules, excluded: set[str], *,
+                   held_year: int | None = None, closed_by_later: bool = False) -> tuple[int | None, Doc]:
+    """The latest year after the baseline that at least `national_min_area_fraction` of its eligible
+    areas have, that was judged before (`held_year`), or (`closed_by_later`) that a later year of any
+    area has closed; and the progress of the newest year if that one is not complete yet."""
+    later = sorted({y for ann in annual_by_area.values() for y in ann if y > rules.baseline_year}, reverse=True)
+    progress: Doc = {"pending_year": None, "pending_areas": None, "pending_of": None, "pending_missing_areas": []}
+    for y in later:
+        eligible = _eligible(annual_by_area, y, rules, excluded)
+        arrived = [a for a in eligible if y in annual_by_area[a]]
+        closed = y == held_year or (closed_by_later and y != later[0])
+        if arrived and (closed or len(arrived) >= rules.national_min_area_fraction * len(eligible)):
+            return y, progress
+        if progress["pending_year"] is None:
+            progress = {"pending_year": y, "pending_areas": len(arrived), "pending_of": len(eligible),
+                        "pending_missing_areas": [a for a in eligible if y not in annual_by_area[a]]}
+    return None, progress
+
+
+def national_totals(annual_by_area: dict[str, dict[int, Annual]], rules: Rules,
+                    exclusions: dict[str, ExclusionBasis] | None = None, *, held_year: int | None = None,
+                    closed_by_later: bool = False) -> tuple[dict[int, Annual], Doc]:
     """National totals, each year summed over the SAME areas, so that a missing area never looks like
-    a loss or a gain: those with the baseline and the latest year (no-net-loss; excluded areas left
-    out) or with the latest year and the six-yearly measurement years (increasing-trend). Years in
-    which one of those areas has no value are left out. Also returns who is in and out, and each
-    area's contribution (its change against the baseline)."""
+    a loss or a gain. The year judged is the latest complete one (`_complete_year`); the areas summed
+    are those with the baseline and that year (no-net-loss; excluded areas left out) or with that year
+    and the six-yearly measurement years (increasing-trend). Years after it, and years in which one of
+    those areas has no value, are left out. Also returns who is in and out, each area's contribution
+    (its change against the baseline), the exclusion basis of each excluded area and the progress of
+    a year not complete yet. `exclusions`: per area, a decision shared by every series (the official
+    urban centres and clusters, `_exclusion.area_exclusion`); other areas decide on their baseline."""
     b = rules.baseline_year
-    later = {y for a in annual_by_area.values() for y in a if y > b}
-    latest = max(later) if later else None
+    decisions = {a: d for a, ann in annual_by_area.items()
+                 if (d := (exclusions or {}).get(a) or (exclusion_basis(ann[b], rules) if b in ann else None))}
+    excluded_all = {a for a, d in decisions.items() if d.excluded}
+    latest, progress = _complete_year(annual_by_area, rules, excluded_all, held_year=held_year,
+                                      closed_by_later=closed_by_later)
+    regime = rules.regime(latest) if latest is not None else "no-net-loss"
+    excluded = sorted(excluded_all) if regime == "no-net-loss" else []
     if latest is None:
-        have = sorted(a for a, ann in annual_by_area.items() if b in ann)
+        have = sorted(a for a, ann in annual_by_area.items() if b in ann and a not in excluded)
         totals = {b: _total([annual_by_area[a] for a in have], b)} if have else {}
-        return totals, {"n_areas": len(have), "areas": have, "excluded_areas": [], "left_out_areas": [],
-                        "contributions": []}
-    regime = rules.regime(latest)
-    excluded = sorted(a for a, ann in annual_by_area.items()
-                      if regime == "no-net-loss" and b in ann and is_excluded(ann[b], rules))
+        return totals, {"n_areas": len(have), "areas": have, "excluded_areas": excluded, "left_out_areas": [],
+                        "contributions": [], "judged_year": None, **progress,
+                        "exclusion_basis": {a: decisions[a].kind for a in excluded}}
     if regime == "no-net-loss":
         needed = {b, latest}
     else:
         needed = {latest, *[m for m in rules.measurement_years(latest) if m <= latest][-2:]}
     common = sorted(a for a, ann in annual_by_area.items() if needed <= ann.keys() and a not in excluded)
     left_out = sorted(a for a in annual_by_area if a not in common and a not in excluded)
-    years = sorted({y for a in common for y in annual_by_area[a]})
+    years = sorted({y for a in common for y in annual_by_area[a] if y <= latest})
     chosen = [annual_by_area[a] for a in common]
     totals = {y: _total(chosen, y) for y in years if chosen and all(y in a for a in chosen)}
     contributions = []
@@ -219,21 +278,43 @@ def national_totals(annual_by_area: dict[str, dict[int, Annual]], rules: Rules) 
                 "canopy_change_pct": change(ann[b], ann[latest], "canopy")[0],
             })
     return totals, {"n_areas": len(common), "areas": common, "excluded_areas": excluded, "left_out_areas": left_out,
-                    "contributions": contributions}
+                    "contributions": contributions, "judged_year": latest, **progress,
+                    "exclusion_basis": {a: decisions[a].kind for a in excluded}}
 
 
-def evaluate_national(annual_by_area: dict[str, dict[int, Annual]], rules: Rules) -> Evaluation:
-    """The national state from every area's annual indicators of one series."""
-    totals, who = national_totals(annual_by_area, rules)
+def _who_reasons(who: Doc, rules: Rules) -> list[str]:
+    out = []
+    if who["pending_year"] is not None:
+        on = (f"judged on {who['judged_year']}" if who["judged_year"] is not None
+              else f"no complete year after {rules.baseline_year} yet")
+        need = ("" if rules.national_min_area_fraction >= 1.0
+                else f" (needs {rules.national_min_area_fraction:.0%} of them)")
+        out.append(f"{who['pending_year']}: {who['pending_areas']} of {who['pending_of']} areas so far{need}; {on}")
+    if who["n_areas"]:
+        counts = Counter(who["exclusion_basis"].values())
+        basis = " (" + ", ".join(f"{n} on {_KIND[k]}" for k, n in sorted(counts.items())) + ")"
+        out.append(f"totals over {who['n_areas']} areas"
+                   + (f"; {len(who['excluded_areas'])} excluded{basis}" if who["excluded_areas"] else "")
+                   + (f"; {len(who['left_out_areas'])} left out for missing years" if who["left_out_areas"] else ""))
+    return out
+
+
+_KIND = {"ucc": "urban centres and clusters", "whole-area": "the whole area"}
+
+
+def evaluate_national(annual_by_area: dict[str, dict[int, Annual]], rules: Rules,
+                      exclusions: dict[str, ExclusionBasis] | None = None, *, held_year: int | None = None,
+                      closed_by_later: bool = False) -> Evaluation:
+    """The national state from every area's annual indicators of one series (`exclusions`: see
+    `national_totals`; pass the same to every series so excluded areas are left out consistently)."""
+    totals, who = national_totals(annual_by_area, rules, exclusions, held_year=held_year,
+                                  closed_by_later=closed_by_later)
     ev = evaluate_area_totals(totals, rules)
     figs = {**ev.figures, **who}
     figs.pop("excluded", None)
+    figs.pop("exclusion", None)
     reasons = [r.removeprefix("contribution to the national total: ") for r in ev.reasons]
-    if who["n_areas"]:
-        reasons.append(f"totals over {who['n_areas']} areas"
-                       + (f"; {len(who['excluded_areas'])} excluded" if who["excluded_areas"] else "")
-                       + (f"; {len(who['left_out_areas'])} left out for missing years" if who["left_out_areas"]
-                          else ""))
+    reasons += _who_reasons(who, rules)
     if ev.regime == "increasing-trend":
         failing = sorted(a for a in who["areas"]
                          if increasing_trend(annual_by_area[a], "canopy", ev.latest_year or 0, rules,

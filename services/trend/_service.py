@@ -10,19 +10,27 @@ An alert is written to the outbox (table `outbox`, keyed by its deterministic id
 and to `outbox_pending` until the bus has acknowledged it (`after_flush`). A crash in between leaves
 it pending, and the next message for that area sends it again with the same id; an alert already in
 the outbox is never raised twice.
+
+Annual-composite events (services/composite, on the same topic and key) are stored under
+(area, year, tile) in `composites`, the latest replacing the earlier, and recompute the area like an
+observation: the 'sentinel-2' annual value of a year is then the pixel composite where it covers the
+area (`_composite.sentinel2_annuals`); every annual value and the state's figures say which `method`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from greenwatch.schemas import ALERT, COMPLIANCE_STATE, OBSERVATION, Event, make_event, stable_id
+from greenwatch.schemas import ALERT, ANNUAL_COMPOSITE, COMPLIANCE_STATE, OBSERVATION, Event, make_event, stable_id
 from greenwatch.services import metrics, topics
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.store import Doc, Store
 from greenwatch.services.trend._alerts import Alert, gap_alert, state_alerts
-from greenwatch.services.trend._annual import Annual, annual_indicators
+from greenwatch.services.trend._annual import OFFICIAL, Annual, annual_indicators
+from greenwatch.services.trend._composite import COMPOSITES, SENTINEL2, composite_key, method_figures, sentinel2_annuals
+from greenwatch.services.trend._exclusion import ExclusionBasis, area_exclusion
 from greenwatch.services.trend._rules import Evaluation, Rules, choose_series, evaluate_area, evaluate_national
 
 SOURCE = "greenwatch/trend"
@@ -44,32 +52,40 @@ class TrendService:
     name = "trend"
     topics = (topics.OBSERVATIONS,)
 
-    def __init__(self, *, store: Store, rules: Rules, area_names: dict[str, str] | None = None) -> None:
+    def __init__(self, *, store: Store, rules: Rules, area_names: dict[str, str] | None = None,
+                 min_valid_fraction: float = 0.6) -> None:
+        """`min_valid_fraction`: the valid fraction a pixel composite needs to give a year's value (the
+        merger's bar for a usable observation, `trend.min_valid_fraction`)."""
         self.store = store
         self.rules = rules
+        self.min_valid_fraction = min_valid_fraction
         self.area_names = area_names or {}
         self._sent: dict[str, None] = {}
 
     # -- handler -------------------------------------------------------------------------------
     def handle(self, event: Event) -> list[Outgoing]:
-        if event["type"] != OBSERVATION.type:
+        if event["type"] == ANNUAL_COMPOSITE.type:
+            comp = event["data"]
+            area, series = comp["area_id"], SENTINEL2
+            if self.store.get(COMPOSITES, composite_key(comp)) != comp:  # the latest of (area, year, tile) wins
+                self.store.put(COMPOSITES, composite_key(comp), comp)
+        elif event["type"] == OBSERVATION.type:
+            obs = event["data"]
+            area, series = obs["area_id"], obs["series"]
+            if self.store.get(OBS, f"{area}/{series}/{obs['date']}") != obs:  # durable writes only for news
+                self.store.put(OBS, f"{area}/{series}/{obs['date']}", obs)
+        else:
             return []
-        obs = event["data"]
-        area, series = obs["area_id"], obs["series"]
-        if self.store.get(OBS, f"{area}/{series}/{obs['date']}") != obs:  # durable writes only for news
-            self.store.put(OBS, f"{area}/{series}/{obs['date']}", obs)
         observations = [d for _, d in self.store.scan(OBS, area + "/")]
         r = self.rules
-        by_series = {
-            s: annual_indicators(observations, (r.season_start_month, r.season_end_month),
-                                 r.min_observations_per_year, series=s)
-            for s in sorted({o["series"] for o in observations})
-        }
+        by_series = self._annuals(area, observations)
         annual_doc = {s: {str(y): a.to_doc() for y, a in ann.items()} for s, ann in by_series.items()}
         if self.store.get(ANNUAL, area) != annual_doc:
             self.store.put(ANNUAL, area, annual_doc)
         trace = event.get("traceid")
-        evaluations = {s: evaluate_area(ann, r) for s, ann in by_series.items()}
+        exclusion = area_exclusion(by_series, r)  # one Art. 8(1) decision for every series of the area
+        evaluations = {s: evaluate_area(ann, r, exclusion) for s, ann in by_series.items()}
+        evaluations = {s: _with_methods(ev, {area: by_series[s]}, r) for s, ev in evaluations.items()}
         out = self._update(area, evaluations, choose_series(evaluations, r), trace)
         gap = gap_alert(area, self._label(area), series, observations, r)
         if gap is not None:
@@ -83,14 +99,38 @@ class TrendService:
         self._sent = {}
 
     # -- internals -----------------------------------------------------------------------------
+    def _annuals(self, area: str, observations: list[Doc]) -> dict[str, dict[int, Annual]]:
+        """Per series, the area's annual values ('sentinel-2': pixel composites where they qualify)."""
+        r = self.rules
+        season = (r.season_start_month, r.season_end_month)
+        composites = [d for _, d in self.store.scan(COMPOSITES, area + "/")]
+        return {
+            s: sentinel2_annuals(observations, composites, season, r.min_observations_per_year,
+                                 self.min_valid_fraction) if s == SENTINEL2
+            else annual_indicators(observations, season, r.min_observations_per_year, series=s)
+            for s in sorted({o["series"] for o in observations})
+        }
+
     def _national(self, trace: Any) -> list[Outgoing]:
         by_series: dict[str, dict[str, dict[int, Annual]]] = {}
+        exclusions: dict[str, ExclusionBasis] = {}
         for area, doc in self.store.scan(ANNUAL):
-            for s, ann in _annual_from(doc).items():
+            annual = _annual_from(doc)
+            for s, ann in annual.items():
                 by_series.setdefault(s, {})[area] = ann
+            if (decision := area_exclusion(annual, self.rules)) is not None:
+                exclusions[area] = decision
         if not by_series:
             return []
-        evaluations = {s: evaluate_national(areas, self.rules) for s, areas in by_series.items()}
+        # a year the national state was judged on stays judged (no flapping while a later area catches
+        # up); on Sentinel-2 a later year closes the earlier one (`_rules`: national completeness)
+        previous = (self.store.get(STATES, NATIONAL) or {}).get("series_states", {})
+        evaluations = {s: evaluate_national(areas, self.rules, exclusions,
+                                            held_year=previous.get(s, {}).get("latest_year"),
+                                            closed_by_later=s != OFFICIAL)
+                       for s, areas in by_series.items()}
+        evaluations = {s: _with_methods(ev, {a: by_series[s][a] for a in ev.figures.get("areas", [])}, self.rules,
+                                        total=True) for s, ev in evaluations.items()}
         return self._update(NATIONAL, evaluations, choose_series(evaluations, self.rules), trace)
 
     def _update(self, area: str, evaluations: dict[str, Evaluation], series: str, trace: Any) -> list[Outgoing]:
@@ -147,6 +187,13 @@ class TrendService:
             out.append(Outgoing(topics.ALERTS, area, ev))
             self._sent[key] = None
         return out
+
+
+def _with_methods(ev: Evaluation, annual_by_area: dict[str, dict[int, Annual]], rules: Rules, *,
+                  total: bool = False) -> Evaluation:
+    """The evaluation with the method of its baseline and latest annual values in its figures."""
+    years = {"baseline": rules.baseline_year, "latest": ev.latest_year}
+    return replace(ev, figures=method_figures(ev.figures, annual_by_area, years, total=total))
 
 
 def _alert_figures(figures: Doc) -> Doc:

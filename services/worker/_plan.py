@@ -1,4 +1,10 @@
-"""Scene -> tile tasks aligned to the product's chunk grid, only for chunks that touch an area."""
+"""Scene -> tile tasks aligned to the product's chunk grid, only for chunks that touch an area.
+
+"Touch" is judged on the labels restricted to the scene's tile core (see `_common.py`): a chunk of
+the tile's overlap with a neighbour that holds no pixel of the core gets no task. The core is part of
+the task id, so tasks planned before cores existed (whole-product labels) never share ids, results or
+contributions with tasks planned with them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from greenwatch.services import topics
 from greenwatch.services.areas import AreaSet
 from greenwatch.services.ledger import Ledger
 from greenwatch.services.runtime import Outgoing
-from greenwatch.services.worker._common import ProductOpener, label_raster
+from greenwatch.services.worker._common import ProductOpener, label_raster, product_grid
 
 SOURCE = "greenwatch/planner"
 
@@ -41,7 +47,8 @@ class Planner:
         if doc is None:
             self.ledger.discovered(scene)
         product = self.opener(scene["product_href"])
-        raster = label_raster(self.areas, product, self.cache_dir)
+        tile = scene.get("mgrs_tile") or product_grid(product).key
+        raster = label_raster(self.areas, product, self.cache_dir, tile)
         grid = raster.grid
         ch, cw = product.chunks
         height, width = grid.shape
@@ -58,9 +65,9 @@ class Planner:
                     area_tiles[a] = area_tiles.get(a, 0) + 1
         out: list[Outgoing] = []
         date = scene["datetime"][:10]
-        tile = scene.get("mgrs_tile") or grid.key
+        core = () if raster.pixel_domain is None else (raster.pixel_domain,)
         for row, col, h, w, ids in windows:
-            task_id = stable_id(scene["scene_id"], row, col, h, w, self.kernel_version, self.areas.version)
+            task_id = stable_id(scene["scene_id"], row, col, h, w, self.kernel_version, self.areas.version, *core)
             data = {
                 "task_id": task_id,
                 "scene_id": scene["scene_id"],

@@ -3,8 +3,12 @@ task's window of the class map and canopy fraction in the results Zarr.
 
 The task's arrays (three bands, SCL, area labels) come from the `Prefetcher`: read ahead on a thread
 pool while the previous task is classified (see `_prefetch.py`). Counting uses the area set's global
-labels (no per-window remapping); an area gets a result when it has at least one pixel in the window,
-which is the planner's rule for `area_tiles` as both read the same label raster.
+labels (no per-window remapping), restricted to the task's tile core (`tile_label_raster`); an area
+gets a result when it has at least one pixel of the core in the window, which is the planner's rule
+for `area_tiles` as both read the same label raster. Each result names the core it counted
+(`pixel_domain`), so the merger can add the day's products of different cores. A task planned before
+cores existed (its id is the whole-product form, see `_plan.py`) is counted over the whole product,
+as its `area_tiles` promise was made on those labels: tasks in flight across an upgrade complete.
 
 Effects are durable before `handle` returns (maps written, tile outcome in the ledger), so the runtime
 may commit; a redelivered task rewrites the same map chunks and sends results with the same ids.
@@ -31,6 +35,7 @@ from greenwatch.services.ledger import Ledger
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.worker._buffers import BufferPool
 from greenwatch.services.worker._common import ProductOpener, label_raster, product_grid
+from greenwatch.services.worker._composite_trigger import composite_trigger
 from greenwatch.services.worker._maps import MapWriter
 from greenwatch.services.worker._prefetch import Job, Prefetcher
 from greenwatch.services.worker._window import ProductWindows
@@ -45,16 +50,27 @@ def software() -> str:
     return f"greenwatch {version('greenwatch')}"
 
 
+def _counted_tile(task: dict[str, Any]) -> str | None:
+    """The tile whose core the task counts; None (the whole product) for a task whose id has the
+    whole-product form: planned before cores existed, or for a product without one."""
+    w = task["window"]
+    whole = stable_id(task["scene_id"], w["row"], w["col"], w["height"], w["width"], task["kernel_version"],
+                      task["area_set_version"])
+    return None if task["task_id"] == whole else str(task["tile"])
+
+
 class TileWorker:
     name = "worker"
     topics = (topics.TASKS,)
 
     def __init__(self, *, areas: AreaSet, ledger: Ledger, opener: ProductOpener,
                  params: kernels.ClassifyParams, cache_dir: Path | None = None, threads: int | None = None,
-                 maps: MapWriter | None = None, read_threads: int | None = None, prefetch: int = 2) -> None:
+                 maps: MapWriter | None = None, read_threads: int | None = None, prefetch: int = 2,
+                 season: tuple[int, int] | None = None) -> None:
         """`threads`: Numba threads of the kernel (None: all); `read_threads`: chunk decoders (None: one
         per core); `prefetch`: tasks read ahead of the one being classified; `maps`: where class maps go
-        (None: not written)."""
+        (None: not written); `season`: (first, last month) of the season composite, asked for when a
+        scene of it is complete (None, or no maps: no composites)."""
         self.areas = areas
         self.ledger = ledger
         self.opener = opener
@@ -63,6 +79,7 @@ class TileWorker:
         self.cache_dir = cache_dir
         self.threads = threads
         self.maps = maps
+        self.season = season if maps is not None else None
         self._software = software()
         self._reads = Prefetcher(read_threads or os.cpu_count() or 1, prefetch)
         self._windows: OrderedDict[str, ProductWindows] = OrderedDict()
@@ -95,7 +112,7 @@ class TileWorker:
             self._windows[task["product_href"]] = windows
             while len(self._windows) > 4:
                 self._windows.popitem(last=False)
-        raster = label_raster(self.areas, product, self.cache_dir)
+        raster = label_raster(self.areas, product, self.cache_dir, _counted_tile(task))
         w = task["window"]
         r, c, h, wd = w["row"], w["col"], w["height"], w["width"]
         return [*windows.jobs(r, c, h, wd), lambda: raster.window(r, c, h, wd)]
@@ -128,6 +145,8 @@ class TileWorker:
                 f"this worker runs {self.kernel_version} / {self.areas.version}: re-run the scene"
             )
         counts, grid = self.count(task)
+        product = self.opener(task["product_href"])
+        core = label_raster(self.areas, product, self.cache_dir, _counted_tile(task)).pixel_domain
         area_pixels = counts.class_counts.sum(axis=1)  # every labelled pixel has a class, INVALID included
         out: list[Outgoing] = []
         for gi in np.nonzero(area_pixels)[0]:
@@ -147,6 +166,7 @@ class TileWorker:
                 "canopy_fraction_sum": float(counts.canopy_sum[gi]),
                 "kernel_version": self.kernel_version,
                 "area_set_version": self.areas.version,
+                **({} if core is None else {"pixel_domain": core}),
                 "provenance": {
                     "product_href": task["product_href"],
                     "software": self._software,
@@ -158,7 +178,7 @@ class TileWorker:
                             trace_id=event.get("traceid"))
             out.append(Outgoing(topics.RESULTS, area_id, ev))
         self.ledger.tile_done(task["scene_id"], task["task_id"])
-        return out
+        return out + composite_trigger(self.ledger, task, self.season, trace_id=event.get("traceid"))
 
     def on_dead_letter(self, event: Event | None, reason: str) -> None:
         if event is not None and event["type"] == TILE_TASK.type:

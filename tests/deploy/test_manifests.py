@@ -33,7 +33,7 @@ def test_kustomization_lists_every_manifest() -> None:
 
 def test_every_service_has_a_deployment_with_probes() -> None:
     deployments = {d["metadata"]["name"]: d for _, d in _documents() if d["kind"] == "Deployment"}
-    assert set(deployments) == {f"greenwatch-{s}" for s in ("watch", "work", "merge", "trend", "api")}
+    assert set(deployments) == {f"greenwatch-{s}" for s in ("watch", "work", "merge", "trend", "api", "composite")}
     for d in deployments.values():
         (c,) = d["spec"]["template"]["spec"]["containers"]
         assert c["livenessProbe"] and c["readinessProbe"]

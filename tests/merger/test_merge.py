@@ -33,14 +33,16 @@ def result(scene: str, n: int, *, area: str = "GM0001", day: str = "2024-06-10",
             "area_set_version": "test@1", "provenance": {"product_href": f"file:///{scene}", "software": "t"}}
 
 
-def test_overlapping_products_of_one_day_are_not_added_up() -> None:
-    # Two MGRS tiles of the same datatake both cover the whole area (1000 px = 100 000 m2). Adding them
-    # would double the green space; the one with more valid pixels (B: 950) is used, alone.
+def test_overlapping_products_without_a_core_are_not_added_up() -> None:
+    # Two MGRS tiles of the same datatake both cover the whole area (1000 px = 100 000 m2), and their
+    # results name no core (whole products, as before cores existed). Adding them would double the
+    # green space; the one with more valid pixels (B: 950) is used, alone.
     a = [result("S2A_T31UFT", 0, invalid=100, tree=270, other=180, water=45)]
     b = [result("S2A_T31UGT", 0, invalid=50, tree=285, other=190, water=47)]
     o = observation_from("GM0001", "2024-06-10", [a, b], 0.6, area_m2=100_000.0)
     assert o is not None
-    assert (o["n_products"], o["selected_scene_id"], o["scene_ids"]) == (2, "S2A_T31UGT", ["S2A_T31UFT", "S2A_T31UGT"])
+    assert (o["n_products"], o["selected_scene_id"], o["scene_ids"]) == (1, "S2A_T31UGT", ["S2A_T31UFT", "S2A_T31UGT"])
+    assert o["used_scene_ids"] == ["S2A_T31UGT"]
     # B: green (285 + 190 + 47) / 950 valid of the whole area 100 000 m2
     assert o["green_area_m2"] == pytest.approx(522 / 950 * 100_000)
     assert o["canopy_area_m2"] == pytest.approx(285 * 0.9 / 950 * 100_000)

@@ -61,7 +61,11 @@ def test_compensation_across_areas_with_each_contribution() -> None:
         "B": {2024: a(2024, 100, 50), 2026: a(2026, 112, 61)},      # gains 12 and 11
         "C": {2024: a(2024, 500, 100)},                             # no 2026 value: left out of both years
     }
-    ev = evaluate_national(by_area, RULES)
+    # by default 2026 waits for C (2 of 3 areas so far): nothing after the baseline is complete yet
+    waiting = evaluate_national(by_area, RULES)
+    assert (waiting.state, waiting.latest_year) == ("insufficient-data", None)
+    assert "2026: 2 of 3 areas so far; no complete year after 2024 yet" in waiting.reasons
+    ev = evaluate_national(by_area, Rules(national_min_area_fraction=0.5))  # 2 of 3 >= 1.5: 2026 is judged
     # totals over A and B: green 200 -> 202 (+1.0 %), canopy 100 -> 101 (+1.0 %): no net loss
     assert (ev.state, ev.regime, ev.latest_year) == ("on-track", "no-net-loss", 2026)
     assert ev.figures["baseline_green_m2"] == 200 and ev.figures["latest_green_m2"] == 202

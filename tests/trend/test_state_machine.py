@@ -10,7 +10,10 @@ order. After every step the service's states, history and alerts must agree with
   insufficient-data -> on-track/excluded), every canopy loss beyond the threshold one canopy-loss
   alert, no alert is ever sent twice, and the history lists every state in order;
 * redelivering an observation changes nothing and sends nothing; a crash before the flush re-sends
-  the same alerts, with the same ids, from a new process.
+  the same alerts, with the same ids, from a new process;
+* the national state judges the latest year that every area with a baseline (not excluded, through
+  2030) has on its series, or that it judged before, or (Sentinel-2) that a later year has closed;
+  and names the newest year still arriving, if any.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from greenwatch.schemas import OBSERVATION, make_event, stable_id
 from greenwatch.services import topics
-from greenwatch.services.trend import NATIONAL, Rules, TrendService, annual_indicators, evaluate_area
+from greenwatch.services.trend import NATIONAL, Rules, TrendService, annual_indicators, evaluate_area, is_excluded
 
 from .conftest import MemoryStore, obs
 
@@ -48,6 +51,7 @@ class TrendMachine(RuleBasedStateMachine):
         self.delivered: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.sent: dict[str, dict[str, Any]] = {}
         self.state_msgs: dict[str, list[dict[str, Any]]] = {}
+        self.judged: dict[str, int | None] = {}  # per series, the year the national state was judged on
 
     def _accept(self, out: list[Any]) -> None:
         """What the bus delivers once the batch is flushed."""
@@ -131,6 +135,42 @@ class TrendMachine(RuleBasedStateMachine):
             assert doc["series_states"][series]["state"] == doc["state"]
             if doc["state"] == "insufficient-data":  # ... and on another series whenever that one can be judged
                 assert {s["state"] for s in doc["series_states"].values()} == {"insufficient-data"}
+
+    def _judged(self, series: str) -> tuple[int | None, int | None]:
+        """The model's national year of `series` (judged, pending): the latest year every area with a
+        baseline (not excluded through 2030) has; or the year judged before (a year once judged stays
+        judged); or, on Sentinel-2, any year but the newest (a later year closes its season)."""
+        annual = {a: annual_indicators(self._rows(a, series), (5, 9), 1, series=series)
+                  for a in sorted({a for a, _, _ in self.delivered})}
+        annual = {a: ann for a, ann in annual.items() if ann}
+        excluded = {a for a, ann in annual.items() if 2024 in ann and is_excluded(ann[2024], RULES)}
+        later = sorted({y for ann in annual.values() for y in ann if y > 2024})
+
+        def complete(y: int) -> bool:
+            waits = [a for a in annual if not (y <= 2030 and a in excluded)]
+            waits = [a for a in waits if 2024 in annual[a]] or waits
+            if not any(y in annual[a] for a in waits):
+                return False
+            held = y == self.judged.get(series) or (series != "official" and y != later[-1])
+            return held or all(y in annual[a] for a in waits)
+
+        judged = max((y for y in later if complete(y)), default=None)
+        newest = later[-1] if later else None
+        return judged, (newest if newest != judged else None)
+
+    @invariant()
+    def the_national_state_rests_on_the_latest_complete_year(self) -> None:
+        doc = self.store.get("states", NATIONAL)
+        if doc is None:
+            return
+        model = {s: self._judged(s) for s in doc["series_states"]}
+        judged, pending = model[doc["series"]]
+        assert doc["figures"]["judged_year"] == judged
+        assert doc["latest_year"] in (judged, None)
+        assert doc["figures"]["pending_year"] == pending
+        for s, st_ in doc["series_states"].items():
+            assert st_["latest_year"] in (model[s][0], None), s
+            self.judged[s] = st_["latest_year"]  # what the service holds on to from now on
 
     @invariant()
     def every_change_alerts_once_and_the_history_holds_every_state(self) -> None:
