@@ -3,9 +3,9 @@
 The reconciler is its own consumer group on `observations` (keyed by area), so it owns its tables per
 area (single writer): `recon_obs` (its copy of the observations, latest per area, series and date),
 `reconciliation` (the document the API and reports show) and an alert outbox of its own
-(`clms_outbox`, `clms_outbox_pending`) that works like the trend service's: an alert is stored under
-its deterministic id before it is sent, stays pending until the bus acknowledged it, and is never
-raised twice. Alerts go to the shared `alerts` topic with series 'sentinel-2 (calibrated)'.
+(`clms_outbox`, `clms_outbox_pending`; `services/outbox.py`, as the trend service's): an alert is
+stored under its deterministic id before it is sent, stays pending until the bus acknowledged it,
+and is never raised twice. Alerts go to the shared `alerts` topic with series 'sentinel-2 (calibrated)'.
 
 Sentinel-2 annual values follow the trend's definition (median of the usable in-season
 observations) applied to shares of the area (`reconcile.annual_shares`).
@@ -16,10 +16,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from greenwatch.schemas import ALERT, OBSERVATION, Event, make_event, stable_id
-from greenwatch.services import metrics, topics
+from greenwatch.schemas import OBSERVATION, Event, stable_id
+from greenwatch.services import topics
 from greenwatch.services.clms._common import CALIBRATED, SERIES
 from greenwatch.services.clms.reconcile import Thresholds, annual_shares, reconcile
+from greenwatch.services.outbox import AlertOutbox
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.store import Doc, Store
 
@@ -53,7 +54,7 @@ class Reconciler:
         self.store = store
         self.thresholds = thresholds
         self.area_names = area_names or {}
-        self._sent: dict[str, None] = {}
+        self.outbox = AlertOutbox(store, table=OUTBOX, pending_table=PENDING, source=SOURCE)
 
     def handle(self, event: Event) -> list[Outgoing]:
         if event["type"] != OBSERVATION.type:
@@ -68,12 +69,10 @@ class Reconciler:
         for w in doc["early_warnings"]:
             if w["alert"]:
                 self._raise(area, w)
-        return self._pending(area)
+        return self.outbox.pending(area)
 
     def after_flush(self) -> None:
-        for key in self._sent:
-            self.store.delete(PENDING, key)
-        self._sent = {}
+        self.outbox.after_flush()
 
     def _label(self, area: str) -> str:
         name = self.area_names.get(area)
@@ -81,7 +80,7 @@ class Reconciler:
 
     def _raise(self, area: str, w: Doc) -> None:
         alert_id = stable_id(area, "canopy-loss", CALIBRATED, None, None, w["year"])
-        if self.store.get(OUTBOX, alert_id) is not None:
+        if self.outbox.raised(alert_id):
             return  # raised before: never twice
         se_pct = 100.0 * w["canopy_se_m2"] / w["baseline_canopy_m2"]
         years = ", ".join(map(str, w["calibration_years"]))
@@ -102,16 +101,4 @@ class Reconciler:
             "alert_type": "canopy-loss", "severity": "critical", "message": message, "series": CALIBRATED,
             "from_state": None, "to_state": None, "figures": figures, "raised_at": _now(),
         }
-        self.store.put(OUTBOX, alert_id, alert)
-        self.store.put(PENDING, f"{area}/{alert_id}", alert)
-        metrics.ALERTS.labels("canopy-loss").inc()
-
-    def _pending(self, area: str) -> list[Outgoing]:
-        out = []
-        for key, alert in self.store.scan(PENDING, area + "/"):
-            if key in self._sent:
-                continue
-            ev = make_event(ALERT, alert, source=SOURCE, subject=area, event_id=alert["alert_id"])
-            out.append(Outgoing(topics.ALERTS, area, ev))
-            self._sent[key] = None
-        return out
+        self.outbox.put(alert)

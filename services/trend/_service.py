@@ -6,8 +6,8 @@ stored. Every series is kept: the state rests on the official one when it can be
 (`choose_series`), always says which, and lists the state on every series in `series_states`.
 
 A state document is written (with a history entry) and published only when its content changes.
-An alert is written to the outbox (table `outbox`, keyed by its deterministic id) before it is sent,
-and to `outbox_pending` until the bus has acknowledged it (`after_flush`). A crash in between leaves
+An alert is written to the outbox (table `outbox`, keyed by its deterministic id; `services/outbox.py`)
+before it is sent, and to `outbox_pending` until the bus has acknowledged it (`after_flush`). A crash in between leaves
 it pending, and the next message for that area sends it again with the same id; an alert already in
 the outbox is never raised twice.
 
@@ -23,8 +23,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from greenwatch.schemas import ALERT, ANNUAL_COMPOSITE, COMPLIANCE_STATE, OBSERVATION, Event, make_event, stable_id
-from greenwatch.services import metrics, topics
+from greenwatch.schemas import ANNUAL_COMPOSITE, COMPLIANCE_STATE, OBSERVATION, Event, make_event, stable_id
+from greenwatch.services import topics
+from greenwatch.services.outbox import AlertOutbox
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.store import Doc, Store
 from greenwatch.services.trend._alerts import Alert, gap_alert, state_alerts
@@ -60,7 +61,7 @@ class TrendService:
         self.rules = rules
         self.min_valid_fraction = min_valid_fraction
         self.area_names = area_names or {}
-        self._sent: dict[str, None] = {}
+        self.outbox = AlertOutbox(store, table=OUTBOX, pending_table=PENDING, source=SOURCE)
 
     # -- handler -------------------------------------------------------------------------------
     def handle(self, event: Event) -> list[Outgoing]:
@@ -91,12 +92,10 @@ class TrendService:
         if gap is not None:
             self._raise(area, series, gap, {})
         out += self._national(trace)
-        return out + self._pending(area) + self._pending(NATIONAL)
+        return out + self.outbox.pending(area) + self.outbox.pending(NATIONAL)
 
     def after_flush(self) -> None:
-        for key in self._sent:
-            self.store.delete(PENDING, key)
-        self._sent = {}
+        self.outbox.after_flush()
 
     # -- internals -----------------------------------------------------------------------------
     def _annuals(self, area: str, observations: list[Doc]) -> dict[str, dict[int, Annual]]:
@@ -166,27 +165,14 @@ class TrendService:
         return f"{name} ({area})" if name else area
 
     def _raise(self, area: str, series: str, alert: Alert, figures: Doc) -> None:
-        if self.store.get(OUTBOX, alert.alert_id) is not None:
-            return  # raised before: never twice
-        doc = {
+        if self.outbox.raised(alert.alert_id):
+            return  # raised before: never twice (and no new raised_at)
+        self.outbox.put({
             "alert_id": alert.alert_id, "area_id": area, "area_name": self.area_names.get(area),
             "alert_type": alert.alert_type, "severity": alert.severity, "message": alert.message,
             "series": series, "from_state": None, "to_state": None, "figures": _alert_figures(figures),
             "raised_at": _now(), **alert.extra,
-        }
-        self.store.put(OUTBOX, alert.alert_id, doc)
-        self.store.put(PENDING, f"{area}/{alert.alert_id}", doc)
-        metrics.ALERTS.labels(alert.alert_type).inc()
-
-    def _pending(self, area: str) -> list[Outgoing]:
-        out = []
-        for key, alert in self.store.scan(PENDING, area + "/"):
-            if key in self._sent:
-                continue
-            ev = make_event(ALERT, alert, source=SOURCE, subject=area, event_id=alert["alert_id"])
-            out.append(Outgoing(topics.ALERTS, area, ev))
-            self._sent[key] = None
-        return out
+        })
 
 
 def _with_methods(ev: Evaluation, annual_by_area: dict[str, dict[int, Annual]], rules: Rules, *,
