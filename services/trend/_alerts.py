@@ -37,11 +37,13 @@ def alerting_change(previous: str | None, state: str) -> bool:
 
 
 def state_alerts(area: str, label: str, series: str, previous: str | None, ev: Evaluation,
-                 rules: Rules) -> list[Alert]:
+                 rules: Rules, *, change: int = 0) -> list[Alert]:
+    """`change`: the ordinal of this change of the area's state (the service counts them), part of the
+    state-change alert's id: the same change again is the same alert, a state that comes back is news."""
     out = []
     if alerting_change(previous, ev.state):
         out.append(Alert(
-            stable_id(area, "state-change", series, previous, ev.state, ev.latest_year), "state-change",
+            stable_id(area, "state-change", series, previous, ev.state, ev.latest_year, change), "state-change",
             SEVERITY[ev.state], f"{label}: {previous} -> {ev.state} ({series}); " + "; ".join(ev.reasons),
             {"from_state": previous, "to_state": ev.state, "year": ev.latest_year, "regime": ev.regime}))
     canopy = ev.figures.get("canopy_change_pct")

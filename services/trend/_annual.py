@@ -5,8 +5,9 @@ the usable observations inside the season window (`season_start_month`..`season_
 September by default) with a bootstrap standard error, from at least `min_observations_per_year`
 observations. This is a season composite at the level of the area (the median over the season's
 dates of each date's area totals: `method` 'area-median'). For 'sentinel-2' the trend service
-replaces it by the per-pixel season composite of the class maps (services/composite; `method`
-'pixel-composite') in the years where that covers the area (`_composite.sentinel2_annuals`).
+replaces it, in every year of an area, by the per-pixel season composite of the class maps
+(services/composite; `method` 'pixel-composite') when that covers the area in its baseline year
+(`_composite.sentinel2_annuals`: the two define canopy differently and never mix in one area).
 
 Official ('official', CLMS CLCplus Backbone and Tree Cover Density): one status layer per reference
 year, so every usable observation of the year counts, whatever its month, and one is enough. With an

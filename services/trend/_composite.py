@@ -1,9 +1,10 @@
-"""Sentinel-2 annual values from the per-pixel season composite (services/composite), where it covers
-the area; the area-level median of the season's observations (`_annual.annual_indicators`) elsewhere.
+"""Sentinel-2 annual values from the per-pixel season composite (services/composite), or from the
+area-level median of the season's observations (`_annual.annual_indicators`): ONE of the two for
+every year of an area, so that its years always compare.
 
 The compositor sends one `annual-composite` per (area, year, tile); the trend service keeps the latest
 of each under `composites` (key area/year/tile: a composite recomputed from more scenes replaces the
-earlier one). A year's value is the pixel composite (`method` 'pixel-composite') when
+earlier one). A year's composite qualifies when
 * the tiles' contributions cover the area: the pixels they counted x pixel area >= COVERAGE_MIN (99 %)
   of the area's size (`area_m2` of its observations, the polygon's area). Contributions that name a
   pixel domain (a tile's MGRS core: disjoint) add up, one per domain; one without a domain (a whole
@@ -11,13 +12,26 @@ earlier one). A year's value is the pixel composite (`method` 'pixel-composite')
 * the composite's valid fraction (valid composite pixels / the area's pixels) reaches the trend's
   `min_valid_fraction` (the same bar a single date's observation must pass to be usable);
 * and it composites at least `min_observations_per_year` dates (the area median's bar).
-Otherwise the year keeps the area-level median (`method` 'area-median'), as before composites.
+
+The method of an area (`method` of every annual value) is one for all its years. The anchor year is
+the baseline year if the area has a value for it, else its earliest year. Every year is a pixel
+composite ('pixel-composite') when composites qualify for the anchor year and for every later year
+that has an area median, but the newest (whose composite may still be on its way: that year then has
+no value until it comes); else every year is an area median ('area-median'). So an area switches to
+composites once they give every year the medians give, and a backfill that delivers a year's
+composites after its observations does not send the area to insufficient-data in between. The two
+must not mix because they define canopy differently:
+
+* area median: the per-date observations' canopy, the kernel's NDVI-linear canopy fraction summed over
+  every valid pixel. That fraction gives grass 0.2-0.35 of canopy (one date's NDVI separates tree
+  crowns from grass poorly), so canopy is some 12 pp too high on the synthetic truth;
+* pixel composite: the per-pixel median canopy fraction summed over the pixels whose majority class
+  over the season is tree (`tree_canopy_fraction_sum`): within 0.4 pp of the synthetic truth
+  (tests/composite/test_pipeline_composite.py). A year of one method against a year of the other
+  would show a canopy change of some 40 % that never happened.
 
 Figures are scaled to the area as the merger scales an observation: green = (water + tree + other
-green) / valid x area_m2; canopy = canopy fraction sum / valid x area_m2. The canopy fraction is the
-per-pixel median over the valid dates, summed over every valid pixel: the same definition as the
-per-date observations, so that years of either method compare (see the report of issue 6 for what
-counting it only on majority-tree pixels, `tree_canopy_fraction_sum`, would change).
+green) / valid x area_m2; canopy = tree canopy fraction sum / valid x area_m2.
 
 Uncertainty: the composite is one value, so its standard error is still the bootstrap over the
 season's per-date area figures (the usable observations; fewer than two: every in-season observation
@@ -86,7 +100,7 @@ def composite_annual(year: int, docs: list[Doc], observations: list[Doc], season
         return None
     valid = sum(int(p["valid_count"]) for p in parts)
     green = sum(int(p["class_counts"][k]) for p in parts for k in GREEN) / valid * area_m2
-    canopy = sum(float(p["canopy_fraction_sum"]) for p in parts) / valid * area_m2
+    canopy = sum(float(p["tree_canopy_fraction_sum"]) for p in parts) / valid * area_m2
     usable = [o for o in seasonal if o["usable"]]
     dated = usable if len(usable) >= 2 else [o for o in seasonal if float(o.get("valid_fraction", 0.0)) > 0]
     return Annual(year, green, canopy, n_dates,
@@ -95,17 +109,23 @@ def composite_annual(year: int, docs: list[Doc], observations: list[Doc], season
 
 
 def sentinel2_annuals(observations: list[Doc], composites: list[Doc], season: tuple[int, int], min_per_year: int,
-                      min_valid_fraction: float) -> dict[int, Annual]:
-    """Per year, the pixel composite where it qualifies, else the area-level median (if that qualifies)."""
-    out = annual_indicators(observations, season, min_per_year, series=SENTINEL2)
+                      min_valid_fraction: float, baseline_year: int = 2024) -> dict[int, Annual]:
+    """Per year, the area's Sentinel-2 annual value, all years of one method (see the module docstring):
+    pixel composites where they give every year the area medians give (but the newest), else medians."""
+    medians = annual_indicators(observations, season, min_per_year, series=SENTINEL2)
     by_year: dict[int, list[Doc]] = {}
     for d in composites:
         by_year.setdefault(int(d["year"]), []).append(d)
-    for year, docs in by_year.items():
-        pixel = composite_annual(year, docs, observations, season, min_valid_fraction, min_per_year)
-        if pixel is not None:
-            out[year] = pixel
-    return dict(sorted(out.items()))
+    pixels = {year: a for year, docs in by_year.items()
+              if (a := composite_annual(year, docs, observations, season, min_valid_fraction, min_per_year))}
+    years = medians.keys() | pixels.keys()
+    if not years:
+        return {}
+    anchor = baseline_year if baseline_year in years else min(years)
+    # every year the medians give from the anchor on, but the newest (its composite may still be on its way)
+    need = {y for y in medians if y >= anchor} - {max(medians, default=anchor)}
+    use_pixels = anchor in pixels and need <= pixels.keys()
+    return dict(sorted((pixels if use_pixels else medians).items()))
 
 
 def method_figures(figures: Doc, annual_by_area: dict[str, dict[int, Annual]], years: dict[str, int | None], *,

@@ -13,8 +13,9 @@ the outbox is never raised twice.
 
 Annual-composite events (services/composite, on the same topic and key) are stored under
 (area, year, tile) in `composites`, the latest replacing the earlier, and recompute the area like an
-observation: the 'sentinel-2' annual value of a year is then the pixel composite where it covers the
-area (`_composite.sentinel2_annuals`); every annual value and the state's figures say which `method`.
+observation: the 'sentinel-2' annual values of an area are then the pixel composites, in every year,
+when the composite covers the area in its baseline year, else the area medians, never a mix
+(`_composite.sentinel2_annuals`); every annual value and the state's figures say which `method`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from greenwatch.services import topics
 from greenwatch.services.outbox import AlertOutbox
 from greenwatch.services.runtime import Outgoing
 from greenwatch.services.store import Doc, Store
-from greenwatch.services.trend._alerts import Alert, gap_alert, state_alerts
+from greenwatch.services.trend._alerts import Alert, alerting_change, gap_alert, state_alerts
 from greenwatch.services.trend._annual import OFFICIAL, Annual, annual_indicators
 from greenwatch.services.trend._composite import COMPOSITES, SENTINEL2, composite_key, method_figures, sentinel2_annuals
 from greenwatch.services.trend._exclusion import ExclusionBasis, area_exclusion
@@ -36,8 +37,8 @@ from greenwatch.services.trend._rules import Evaluation, Rules, choose_series, e
 
 SOURCE = "greenwatch/trend"
 NATIONAL = "national"
-OBS, ANNUAL, STATES, HISTORY, OUTBOX, PENDING = (
-    "obs", "annual", "states", "state_history", "outbox", "outbox_pending",
+OBS, ANNUAL, STATES, HISTORY, OUTBOX, PENDING, CHANGES = (
+    "obs", "annual", "states", "state_history", "outbox", "outbox_pending", "state_changes",
 )
 
 
@@ -105,7 +106,7 @@ class TrendService:
         composites = [d for _, d in self.store.scan(COMPOSITES, area + "/")]
         return {
             s: sentinel2_annuals(observations, composites, season, r.min_observations_per_year,
-                                 self.min_valid_fraction) if s == SENTINEL2
+                                 self.min_valid_fraction, r.baseline_year) if s == SENTINEL2
             else annual_indicators(observations, season, r.min_observations_per_year, series=s)
             for s in sorted({o["series"] for o in observations})
         }
@@ -144,19 +145,36 @@ class TrendService:
                               for s, e in sorted(evaluations.items())},
         }
         out: list[Outgoing] = []
+        content = None
         if previous is None or any(previous.get(k) != doc[k] for k in doc if k != "previous_state"):
             if previous is not None and previous["state"] == ev.state:
                 doc["previous_state"] = previous.get("previous_state")  # the last *different* state
             content = stable_id("state", area, repr(sorted((k, repr(v)) for k, v in doc.items())))
+        # alerts before the state document: a crash in between re-evaluates to the same content, and so
+        # to the same alert ids, which the outbox holds already
+        change = self._change_number(area, content) if content is not None and alerting_change(prev_state,
+                                                                                                ev.state) else 0
+        for alert in state_alerts(area, self._label(area), series, prev_state, ev, self.rules, change=change):
+            self._raise(area, series, alert, ev.figures)
+        if content is not None:
             doc["evaluated_at"] = _now()
             self.store.put(STATES, area, doc)
             self.store.put(HISTORY, f"{area}/{doc['evaluated_at']}/{content[:8]}", doc)
             ev_out = make_event(COMPLIANCE_STATE, doc, source=SOURCE, subject=area, trace_id=trace,
                                 event_id=content)
             out.append(Outgoing(topics.STATES, area, ev_out))
-        for alert in state_alerts(area, self._label(area), series, prev_state, ev, self.rules):
-            self._raise(area, series, alert, ev.figures)
         return out
+
+    def _change_number(self, area: str, content: str) -> int:
+        """The ordinal of this alerting change of `area`'s state (part of the state-change alert id), so
+        that a state that comes back (net-loss -> on-track -> net-loss) alerts again, while the same
+        change evaluated again (a redelivery after a crash) keeps its number and its alert id."""
+        rec = self.store.get(CHANGES, area) or {"n": 0, "content": None}
+        if rec["content"] == content:
+            return int(rec["n"])
+        n = int(rec["n"]) + 1
+        self.store.put(CHANGES, area, {"n": n, "content": content})
+        return n
 
     def _label(self, area: str) -> str:
         if area == NATIONAL:

@@ -4,8 +4,6 @@ median of the season's observations elsewhere (method area-median); through the 
 
 from __future__ import annotations
 
-from statistics import median
-
 import pytest
 
 from greenwatch.schemas import ANNUAL_COMPOSITE, OBSERVATION, make_event
@@ -36,20 +34,55 @@ def _obs() -> list[dict]:
     return [obs("A", d, 500.0 + 10 * i, 200.0 + 5 * i) for i, d in enumerate(DAYS)]
 
 
-def test_a_covering_composite_gives_the_year_and_partial_coverage_falls_back() -> None:
+def test_a_covering_composite_gives_the_year_and_a_partial_one_no_value() -> None:
     observations = _obs()
     composites = [comp("A", 2024), comp("A", 2025, pixels=60, valid=55)]  # 2025 covers 60 % of the area
     got = sentinel2_annuals(observations, composites, SEASON, 2, 0.6)
-    y24, y25 = got[2024], got[2025]
+    y24 = got[2024]
     assert y24.method == "pixel-composite"
     assert y24.green_m2 == pytest.approx((30 + 20 + 10) / 90 * 1000.0)
-    assert y24.canopy_m2 == pytest.approx(36.0 / 90 * 1000.0)
+    assert y24.canopy_m2 == pytest.approx(36.0 * 0.8 / 90 * 1000.0)  # on majority-tree pixels only
     assert (y24.n, y24.area_m2) == (4, 1000.0)
     season24 = [o for o in observations if o["date"] < "2025"]
     assert y24.green_se == bootstrap_se_median([o["green_area_m2"] for o in season24])  # date sampling
+    # 2025's composite does not qualify, and its area median is not mixed in: no 2025 value yet
+    assert 2025 in annual_indicators(observations, SEASON, 2) and 2025 not in got
+
+
+def test_an_area_never_mixes_the_two_methods() -> None:
+    """The method is decided on the anchor year (the baseline if the area has it, else its first year):
+    the median's canopy counts grass, the composite's does not, so a mix would fake a canopy change."""
+    observations = _obs()
     median_only = annual_indicators(observations, SEASON, 2)
-    assert y25 == median_only[2025] and y25.method == "area-median"
-    assert y25.green_m2 == median([o["green_area_m2"] for o in observations if o["date"] >= "2025"])
+    # 2024's composite does not cover the area: area medians in every year, 2025's composite unused
+    got = sentinel2_annuals(observations, [comp("A", 2024, pixels=60, valid=55), comp("A", 2025)], SEASON, 2, 0.6)
+    assert got == median_only and {a.method for a in got.values()} == {"area-median"}
+    # no baseline value at all: the first year decides
+    later = [o for o in observations if o["date"] >= "2025"]
+    assert sentinel2_annuals(later, [comp("A", 2025)], SEASON, 2, 0.6)[2025].method == "pixel-composite"
+    got = sentinel2_annuals(observations, [comp("A", 2024), comp("A", 2025)], SEASON, 2, 0.6, baseline_year=2025)
+    assert {a.method for a in got.values()} == {"pixel-composite"}
+    # a baseline without a composite of its own year, though the area has later composites: medians
+    got = sentinel2_annuals(observations, [comp("A", 2025)], SEASON, 2, 0.6)
+    assert {y: a.method for y, a in got.items()} == {2024: "area-median", 2025: "area-median"}
+
+
+def test_composites_take_over_once_they_give_every_year_but_the_newest() -> None:
+    """A backfill: three years of observations first, then the composites year by year."""
+    observations = _obs() + [obs("A", d, 520.0, 210.0) for d in ("2026-06-10", "2026-07-10")]
+    assert set(annual_indicators(observations, SEASON, 2)) == {2024, 2025, 2026}
+    methods = []
+    for n in range(4):
+        got = sentinel2_annuals(observations, [comp("A", y) for y in (2024, 2025, 2026)[:n]], SEASON, 2, 0.6)
+        methods.append({y: a.method[0] for y, a in got.items()})
+    assert methods == [{2024: "a", 2025: "a", 2026: "a"},  # no composite: medians
+                       {2024: "a", 2025: "a", 2026: "a"},  # 2024 only: 2025 would have no value
+                       {2024: "p", 2025: "p"},             # 2024 and 2025: 2026's composite still to come
+                       {2024: "p", 2025: "p", 2026: "p"}]
+    # a past year whose composite never qualifies (too cloudy) while its median exists: medians again
+    got = sentinel2_annuals(observations, [comp("A", 2024), comp("A", 2025, valid=50), comp("A", 2026)], SEASON, 2,
+                            0.6)
+    assert {a.method for a in got.values()} == {"area-median"}
 
 
 def test_too_few_valid_pixels_fall_back_to_the_area_median() -> None:

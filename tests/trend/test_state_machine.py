@@ -6,9 +6,10 @@ order. After every step the service's states, history and alerts must agree with
   series and date), on the series the state says, and that series is official whenever the official
   series can be judged;
 * the latest year is the last year with a usable in-season observation; no such year, no verdict;
-* every change of state raises exactly one state-change alert (none for a first evaluation or for
-  insufficient-data -> on-track/excluded), every canopy loss beyond the threshold one canopy-loss
-  alert, no alert is ever sent twice, and the history lists every state in order;
+* every change of state raises exactly one state-change alert, numbered, so that a state that comes
+  back alerts again (none for a first evaluation or for insufficient-data -> on-track/excluded);
+  every canopy loss beyond the threshold one canopy-loss alert; no alert is ever sent twice, and the
+  history lists every state in order;
 * redelivering an observation changes nothing and sends nothing; a crash before the flush re-sends
   the same alerts, with the same ids, from a new process;
 * the national state judges the latest year that every area with a baseline (not excluded, through
@@ -176,10 +177,12 @@ class TrendMachine(RuleBasedStateMachine):
     def every_change_alerts_once_and_the_history_holds_every_state(self) -> None:
         expected: set[str] = set()
         for area, msgs in self.state_msgs.items():
-            previous = None
+            previous, changes = None, 0
             for m in msgs:
                 if alert_expected(previous, m["state"]):
-                    expected.add(stable_id(area, "state-change", m["series"], previous, m["state"], m["latest_year"]))
+                    changes += 1  # the n-th alerting change: a state that comes back alerts again
+                    expected.add(stable_id(area, "state-change", m["series"], previous, m["state"], m["latest_year"],
+                                           changes))
                 canopy = m["figures"].get("canopy_change_pct")
                 if canopy is not None and canopy < -RULES.canopy_loss_alert_pct:
                     expected.add(stable_id(area, "canopy-loss", m["series"], None, None, m["latest_year"]))
