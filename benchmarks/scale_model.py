@@ -55,7 +55,7 @@ def nl_tiles(areas: AreaSet) -> dict[str, Any]:
     """Every Sentinel-2 tile (zones 31 and 32) whose 109.8 km extent touches a municipality, and per tile
     the 1830 px chunks (tile tasks) that touch one, with the number of municipalities each touches."""
     lonlat = shapely.union_all([shapely.make_valid(g) for g in areas.geoms])  # the simplified polygons self-touch
-    tiles, tasks, results = [], 0, 0
+    tiles, tasks, results, core_tasks, core_results = [], 0, 0, 0, 0
     for zone in (31, 32):
         zone_box = box(6.0 * (zone - 31), 48.0, 6.0 * (zone - 30), 56.0)  # band U: 48-56 N
         crs = f"EPSG:{32600 + zone}"
@@ -75,7 +75,9 @@ def nl_tiles(areas: AreaSet) -> dict[str, Any]:
                 extent = box(x0, uly - TILE_M, x0 + TILE_M, uly)
                 if not extent.intersects(nl):
                     continue
-                n_tasks = n_results = 0
+                # the tile's core (services/areas/_mgrs.py): its 100 km square within the zone's strip
+                core = square.intersection(zone_utm)
+                n_tasks = n_results = n_core_tasks = n_core_results = 0
                 for i in range(TILE_PX // CHUNK_PX):
                     for j in range(TILE_PX // CHUNK_PX):
                         left, top = x0 + j * CHUNK_M, uly - i * CHUNK_M
@@ -84,12 +86,23 @@ def nl_tiles(areas: AreaSet) -> dict[str, Any]:
                         if hit:
                             n_tasks += 1
                             n_results += len(hit)
-                tiles.append({"zone": zone, "x0": x0, "y0": y0, "tasks": n_tasks, "results": n_results})
+                        cored = chunk.intersection(core)
+                        core_hit = [k for k in hit if not cored.is_empty and geoms[k].intersects(cored)]
+                        if core_hit:
+                            n_core_tasks += 1
+                            n_core_results += len(core_hit)
+                tiles.append({"zone": zone, "x0": x0, "y0": y0, "tasks": n_tasks, "results": n_results,
+                              "core_tasks": n_core_tasks, "core_results": n_core_results})
                 tasks += n_tasks
                 results += n_results
+                core_tasks += n_core_tasks
+                core_results += n_core_results
     land_km2 = sum(areas.geodesic_area_m2(i) for i in range(len(areas.ids))) / 1e6
+    # tasks_per_round counts every chunk of a tile that touches an area (the model's upper bound);
+    # core_tasks_per_round only those holding an area pixel of the tile's core, which the planner makes
     return {"tiles": len(tiles), "tasks_per_round": tasks, "results_per_round": results,
-            "results_per_task": round(results / tasks, 2), "areas": len(areas.ids), "area_km2": round(land_km2),
+            "results_per_task": round(results / tasks, 2), "core_tasks_per_round": core_tasks,
+            "core_results_per_round": core_results, "areas": len(areas.ids), "area_km2": round(land_km2),
             "per_tile": tiles}
 
 
