@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from greenwatch.services.areas._gpkg import read_gpkg
 from greenwatch.services.areas._labels import Grid, LabelRaster, cache_path, index_chunks, open_cached, write_cache
-from greenwatch.services.areas._mgrs import PixelDomain, domain_for
+from greenwatch.services.areas._mgrs import PixelDomain, tile_domain
 from greenwatch.services.areas._rasterize import NO_AREA, RASTER_RULE, rasterize
 
 BUILTIN_AREAS = Path(__file__).parent / "data" / "nl_gemeenten_2023.geojson"
@@ -125,7 +125,7 @@ class AreaSet:
         `tile` None, not an MGRS id, or a grid outside the tile's UTM zone: the whole grid (the raster's
         `pixel_domain` is then None, and the merger treats the product as overlapping any other). Planner,
         tile worker and season compositor all count through this, so they count the same pixels."""
-        return self.label_raster(grid, chunks, cache_dir, domain_for(tile, grid) if tile is not None else None)
+        return self.label_raster(grid, chunks, cache_dir, tile_domain(tile, grid))
 
     def labels(
         self, grid: Grid, cache_dir: Path | None = None, chunks: tuple[int, int] = (1830, 1830),

@@ -185,6 +185,17 @@ def domain_for(tile: str | None, grid: Grid) -> PixelDomain | None:
     return PixelDomain(epsg, float(xmin), float(ymin), lon_w, lon_w + 6.0, grid.transform)
 
 
+def tile_domain(tile: str | None, grid: Grid) -> PixelDomain | None:
+    """`domain_for`, and None for no tile: the core a product of `tile` counts on `grid`."""
+    return domain_for(tile, grid) if tile is not None else None
+
+
+def core_key(tile: str | None, grid: Grid) -> str | None:
+    """The key of `tile_domain` (what tile results name as `pixel_domain`), without building labels."""
+    domain = tile_domain(tile, grid)
+    return None if domain is None else domain.key
+
+
 def _epsg_of(crs: str) -> int | None:
     m = re.fullmatch(r"EPSG:(\d+)", crs.strip(), flags=re.IGNORECASE)
     if m:

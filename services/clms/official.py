@@ -104,24 +104,31 @@ def nearest_vintage(vintages: list[int], year: int) -> int | None:
     return min(vintages, key=lambda v: (abs(v - year), v)) if vintages else None
 
 
+def _layer_pair(tcd: Doc, clc: Doc, area_m2: float, min_valid_fraction: float) -> Doc:
+    """Green (CLC+) and canopy (TCD) of `area_m2` from one TCD year and its CLC+ vintage, and whether
+    the pair is usable: only once the delivered tiles cover the whole area in both layers (a figure
+    from the first of two tiles is kept but must not move the state: it flapped before the second came)."""
+    valid_fraction = min(tcd["valid_fraction"], clc["valid_fraction"])
+    return {
+        "green_area_m2": clc["green_share"] * area_m2,
+        "canopy_area_m2": tcd["canopy_share"] * area_m2,
+        "area_m2": area_m2,
+        "valid_fraction": valid_fraction,
+        "usable": valid_fraction >= min_valid_fraction and tcd["valid"] > 0 and clc["valid"] > 0
+        and all(layer["covered_pixels"] >= layer["area_pixels"] for layer in (tcd, clc)),
+    }
+
+
 def official_observation(area_id: str, year: int, tcd: Doc, clc: Doc, min_valid_fraction: float) -> Doc:
     """`observation/v1` data of the official series for one area and TCD year."""
     area_m2 = tcd["area_pixels"] * tcd["pixel_area_m2"]
-    valid_fraction = min(tcd["valid_fraction"], clc["valid_fraction"])
     scenes = sorted({*tcd["scene_ids"], *clc["scene_ids"]})
     return {
         "area_id": area_id,
         "date": official_date(year),
         "series": SERIES,
-        "green_area_m2": clc["green_share"] * area_m2,
-        "canopy_area_m2": tcd["canopy_share"] * area_m2,
+        **_layer_pair(tcd, clc, area_m2, min_valid_fraction),
         "water_area_m2": clc["water_share"] * area_m2,
-        "area_m2": area_m2,
-        "valid_fraction": valid_fraction,
-        # usable only once the delivered tiles cover the whole area in both layers: a figure from the
-        # first of two tiles is kept but must not move the state (it flapped before the second came)
-        "usable": valid_fraction >= min_valid_fraction and tcd["valid"] > 0 and clc["valid"] > 0
-        and all(layer["covered_pixels"] >= layer["area_pixels"] for layer in (tcd, clc)),
         "n_products": len(scenes),
         "kernel_version": f"{tcd['kernel_version']}+{clc['kernel_version']}",
         "scene_ids": scenes,
@@ -136,16 +143,7 @@ def ucc_figures(tcd: Doc | None, clc: Doc | None, expected_pixels: int, pixel_ar
         return {"green_area_m2": 0.0, "canopy_area_m2": 0.0, "area_m2": 0.0, "valid_fraction": 1.0, "usable": True}
     if tcd is None or clc is None:
         return None
-    area_m2 = expected_pixels * pixel_area_m2
-    valid_fraction = min(tcd["valid_fraction"], clc["valid_fraction"])
-    return {
-        "green_area_m2": clc["green_share"] * area_m2,
-        "canopy_area_m2": tcd["canopy_share"] * area_m2,
-        "area_m2": area_m2,
-        "valid_fraction": valid_fraction,
-        "usable": valid_fraction >= min_valid_fraction and tcd["valid"] > 0 and clc["valid"] > 0
-        and all(layer["covered_pixels"] >= layer["area_pixels"] for layer in (tcd, clc)),
-    }
+    return _layer_pair(tcd, clc, expected_pixels * pixel_area_m2, min_valid_fraction)
 
 
 def official_years(layers: dict[tuple[str, int], Doc], changed: tuple[str, int]) -> list[tuple[int, int]]:

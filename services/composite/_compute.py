@@ -19,26 +19,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from greenwatch import kernels
 from greenwatch.kernels import N_CLASSES, PixelClass
-from greenwatch.services.areas import AreaSet, Grid, LabelRaster
+from greenwatch.services.areas import LabelRaster
 from greenwatch.services.composite._read import SceneMaps
 
 COMPOSITE_VERSION = f"{kernels.SEASON_MAJORITY_VERSION}+{kernels.SEASON_MEDIAN_VERSION}"
-
-
-def tile_labels(areas: AreaSet, tile: str, grid: Grid, chunks: tuple[int, int],
-                cache_dir: Path | None) -> tuple[LabelRaster, str | None]:
-    """The area labels of the maps' grid restricted to the tile's MGRS core, as the tile worker counts
-    them (`AreaSet.tile_raster`: overlapping tiles never count a pixel twice), and the core's key (None:
-    the whole grid, a tile without an MGRS core; then one tile must cover an area alone, see trend)."""
-    raster = areas.tile_raster(tile, grid, chunks, cache_dir)
-    return raster, raster.pixel_domain
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,7 @@ from typing import Any
 from greenwatch.schemas import ANNUAL_COMPOSITE, COMPOSITE_TASK, Event, make_event, stable_id
 from greenwatch.services import metrics, topics
 from greenwatch.services.areas import AreaSet
-from greenwatch.services.composite._compute import COMPOSITE_VERSION, CompositeCounts, composite_counts, tile_labels
+from greenwatch.services.composite._compute import COMPOSITE_VERSION, CompositeCounts, composite_counts
 from greenwatch.services.composite._read import SceneMaps, list_scene_maps, open_scene_maps
 from greenwatch.services.errors import PermanentError
 from greenwatch.services.ledger import Ledger
@@ -119,10 +119,12 @@ class Compositor:
             if (m.grid, m.chunks) != (grid, chunks):
                 raise PermanentError(f"maps of scene {m.scene_id} ({m.grid}, chunks {m.chunks}) differ from those of "
                                      f"{maps[0].scene_id} ({grid}, chunks {chunks}): one tile, one grid expected")
-        raster, domain = tile_labels(self.areas, tile, grid, chunks, self.cache_dir)
+        # the tile worker's labels (its MGRS core: overlapping tiles never count a pixel twice); no core:
+        # the whole grid, and then one tile must cover an area alone (trend)
+        raster = self.areas.tile_raster(tile, grid, chunks, self.cache_dir)
         counts = composite_counts(maps, raster, len(self.areas.ids), self.valid_dates_needed(maps),
                                   threads=self.threads, read_threads=self.read_threads)
-        return self._events(task, maps, counts, domain, grid.pixel_area_m2, trace)
+        return self._events(task, maps, counts, raster.pixel_domain, grid.pixel_area_m2, trace)
 
     def _events(self, task: dict[str, Any], maps: list[SceneMaps], counts: CompositeCounts, domain: str | None,
                 pixel_area_m2: float, trace: str | None) -> list[Outgoing]:

@@ -14,7 +14,7 @@ the outbox is never raised twice.
 Annual-composite events (services/composite, on the same topic and key) are stored under
 (area, year, tile) in `composites`, the latest replacing the earlier, and recompute the area like an
 observation: the 'sentinel-2' annual values of an area are then the pixel composites, in every year,
-when the composite covers the area in its baseline year, else the area medians, never a mix
+once they give every year the area medians give (but the newest), else the area medians, never a mix
 (`_composite.sentinel2_annuals`); every annual value and the state's figures say which `method`.
 """
 

@@ -3,7 +3,7 @@
 The labels a product counts with are restricted to its tile's core (the MGRS 100 km square within the
 UTM zone's strip, `greenwatch.services.areas.domain_for`), so the day's products of overlapping tiles
 count disjoint pixels and the merger can add them. Planner, tile worker and the season compositor
-must all use `tile_label_raster` with the same tile id: the planner's `area_tiles` promise, the
+must all use `AreaSet.tile_raster` with the same tile id: the planner's `area_tiles` promise, the
 worker's counts and the compositor's per-pixel figures then rest on the same pixels.
 """
 
@@ -70,16 +70,10 @@ def product_grid(product: EopfProduct) -> Grid:
     return Grid(crs=product.crs, transform=(a, b, c, d, e, f), shape=(h, w))
 
 
-def tile_label_raster(areas: AreaSet, tile: str | None, grid: Grid, chunks: tuple[int, int],
-                      cache_dir: Path | None) -> LabelRaster:
-    """The area labels on `grid` of the pixels that `tile`'s product counts (`AreaSet.tile_raster`)."""
-    return areas.tile_raster(tile, grid, chunks, cache_dir)
-
-
 def label_raster(areas: AreaSet, product: EopfProduct, cache_dir: Path | None, tile: str | None = None) -> LabelRaster:
     """The area labels on the product's grid, chunked like its 10 m bands (planner and worker share it),
     restricted to `tile`'s core; without `tile`, the whole product (tools, benchmarks)."""
-    return tile_label_raster(areas, tile, product_grid(product), product.chunks, cache_dir)
+    return areas.tile_raster(tile, product_grid(product), product.chunks, cache_dir)
 
 
 def area_labels(areas: AreaSet, product: EopfProduct, cache_dir: Path | None,

@@ -3,7 +3,7 @@ task's window of the class map and canopy fraction in the results Zarr.
 
 The task's arrays (three bands, SCL, area labels) come from the `Prefetcher`: read ahead on a thread
 pool while the previous task is classified (see `_prefetch.py`). Counting uses the area set's global
-labels (no per-window remapping), restricted to the task's tile core (`tile_label_raster`); an area
+labels (no per-window remapping), restricted to the task's tile core (`AreaSet.tile_raster`); an area
 gets a result when it has at least one pixel of the core in the window, which is the planner's rule
 for `area_tiles` as both read the same label raster. Each result names the core it counted
 (`pixel_domain`), so the merger can add the day's products of different cores. A task planned before
@@ -29,7 +29,7 @@ import numpy as np
 from greenwatch import kernels
 from greenwatch.schemas import TILE_RESULT, TILE_TASK, Event, make_event, stable_id
 from greenwatch.services import topics
-from greenwatch.services.areas import AreaSet, Grid
+from greenwatch.services.areas import AreaSet, Grid, core_key
 from greenwatch.services.errors import PermanentError
 from greenwatch.services.ledger import Ledger
 from greenwatch.services.runtime import Outgoing
@@ -145,8 +145,7 @@ class TileWorker:
                 f"this worker runs {self.kernel_version} / {self.areas.version}: re-run the scene"
             )
         counts, grid = self.count(task)
-        product = self.opener(task["product_href"])
-        core = label_raster(self.areas, product, self.cache_dir, _counted_tile(task)).pixel_domain
+        core = core_key(_counted_tile(task), grid)  # the core the task's labels were restricted to
         area_pixels = counts.class_counts.sum(axis=1)  # every labelled pixel has a class, INVALID included
         out: list[Outgoing] = []
         for gi in np.nonzero(area_pixels)[0]:

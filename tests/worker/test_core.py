@@ -15,7 +15,6 @@ from greenwatch.schemas import stable_id
 from greenwatch.services.areas import AreaSet, Grid, domain_for
 from greenwatch.services.sampledata import GeneratedProduct, Scenario, default_areas_path, generate
 from greenwatch.services.sampledata._areas import area_masks, load_areas
-from greenwatch.services.worker._common import tile_label_raster
 
 from .conftest import Kit, scene_of, totals
 
@@ -41,12 +40,12 @@ def test_tile_label_raster_is_the_tile_s_core(worker_areas: AreaSet) -> None:
     grid = _grid()
     core = domain_for("31UGT", grid)
     assert core is not None
-    got = tile_label_raster(worker_areas, "31UGT", grid, (100, 100), None)
+    got = worker_areas.tile_raster("31UGT", grid, (100, 100), None)
     assert got.pixel_domain == CORE_G
     assert np.array_equal(got.full(), worker_areas.labels(grid, chunks=(100, 100), domain=core))
     whole = worker_areas.labels(grid, chunks=(100, 100))
     for tile in (None, "not-an-mgrs-id"):  # the whole product
-        raster = tile_label_raster(worker_areas, tile, grid, (100, 100), None)
+        raster = worker_areas.tile_raster(tile, grid, (100, 100), None)
         assert raster.pixel_domain is None and np.array_equal(raster.full(), whole)
 
 
